@@ -1,0 +1,135 @@
+"""The store on disk and the DuckDB connection every later stage queries it through.
+
+Layout of a store folder:
+
+    manifest.sqlite                          objects, batches, parts, quarantine (commit point)
+    events/account=<id>/date=<YYYY-MM-DD>/   Parquet parts, one set per ingest batch
+    quarantine/objects/                      copies of objects that could not be read
+    quarantine/records/<batch>.ndjson        records refused, with their object and position
+    tmp/                                     staging; emptied at the start of every ingest
+
+Queries see one view, `events`, with the columns of `normalize.COLUMNS` plus the hive
+partition columns `account` and `date`. Only parts listed by a committed batch are visible,
+so a reader never sees half an ingest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from trailhound.errors import StoreError
+from trailhound.normalize import COLUMNS, PARTITION_COLUMNS
+from trailhound.store.manifest import Manifest
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def sql_literal(value: str) -> str:
+    """Quote a string as a SQL literal. Only for values DuckDB cannot take as parameters
+    (paths inside view definitions); log values always go in as bound parameters."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.root = Path(root).absolute()
+        if not (self.root / "manifest.sqlite").exists():
+            if not create:
+                raise StoreError(
+                    "no trailhound store here (run `trailhound ingest` first)",
+                    location=str(self.root),
+                )
+            if self.root.exists() and not self.root.is_dir():
+                raise StoreError("exists and is not a folder", location=str(self.root))
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create store ({e.strerror})",
+                                 location=str(self.root)) from None
+        self.events_dir = self.root / "events"
+        self.quarantine_dir = self.root / "quarantine"
+        self.tmp_dir = self.root / "tmp"
+        self.manifest = Manifest(self.root / "manifest.sqlite")
+
+    def close(self) -> None:
+        self.manifest.close()
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer at a time; a second ingest into the same store fails fast."""
+        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the block
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError("another trailhound is writing this store",
+                                 location=str(self.root)) from None
+            yield
+        finally:
+            fh.close()
+
+    def recover(self) -> int:
+        """Delete part files no committed batch owns (left by a crash) and old staging.
+
+        Returns how many orphan parts were removed."""
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        committed = self.manifest.committed_parts()
+        removed = 0
+        for path in self.part_files():
+            rel = path.relative_to(self.root).as_posix()
+            if rel not in committed:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def part_files(self) -> list[Path]:
+        if not self.events_dir.exists():
+            return []
+        return sorted(self.events_dir.glob("account=*/date=*/*.parquet"))
+
+    def committed_part_paths(self) -> list[str]:
+        return sorted(str(self.root / p) for p in self.manifest.committed_parts())
+
+    def connect(self, *, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+                threads: int | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the `events` view over the committed parts."""
+        conn = new_connection(memory_limit=memory_limit, threads=threads,
+                              temp_dir=self.tmp_dir / "duckdb")
+        define_events_view(conn, self.committed_part_paths())
+        return conn
+
+
+def new_connection(*, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None,
+                   temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(config={"memory_limit": memory_limit})
+    conn.execute("SET TimeZone='UTC'")
+    conn.execute("SET preserve_insertion_order=false")
+    if threads:
+        conn.execute(f"SET threads={int(threads)}")
+    if temp_dir is not None:
+        conn.execute(f"SET temp_directory={sql_literal(str(temp_dir))}")
+    return conn
+
+
+def empty_events_sql() -> str:
+    cols = ", ".join(f"NULL::{c.sql_type} AS {c.name}" for c in (*COLUMNS, *PARTITION_COLUMNS))
+    return f"SELECT {cols} WHERE false"
+
+
+def define_events_view(conn: duckdb.DuckDBPyConnection, paths: list[str],
+                       name: str = "events") -> None:
+    if not paths:
+        conn.execute(f"CREATE OR REPLACE VIEW {name} AS {empty_events_sql()}")
+        return
+    files = "[" + ", ".join(sql_literal(p) for p in paths) + "]"
+    conn.execute(
+        f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files}, "
+        "hive_partitioning=true, hive_types={'account': 'VARCHAR', 'date': 'DATE'})"
+    )

@@ -1,0 +1,32 @@
+"""Make attacker-controlled text harmless on a terminal.
+
+User agents, bucket names and request parameters come from the log, which the attacker
+writes. Printed raw they can move the cursor, rewrite earlier lines, set the window title or
+reorder text with bidi overrides (so `evil.com` reads as `moc.live`). `safe` replaces every
+C0/C1 control character, DEL, and the bidi/zero-width format characters with a visible
+`\\uXXXX` escape, so what a responder reads is what the log holds.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 except tab, DEL, C1, and Unicode format characters that reorder or hide text.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+def safe(text: object, *, limit: int | None = None) -> str:
+    s = "" if text is None else str(text)
+    s = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
+    if limit is not None and len(s) > limit:
+        s = s[: max(0, limit - 1)] + "…"
+    return s
+
+
+def rich_safe(text: object, *, limit: int | None = None) -> str:
+    """`safe`, and also escaped for Rich markup (a bucket named `[bold]` stays literal)."""
+    from rich.markup import escape
+
+    return escape(safe(text, limit=limit))
