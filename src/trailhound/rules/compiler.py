@@ -1,0 +1,50 @@
+"""Rule -> one SQL query over `events`.
+
+`hits_sql` gives the evidence events of a rule (the kind's query, minus events an override
+filters out); `alerts_sql` wraps it so the engine also does the grouping, and only one row per
+alert ever reaches Python, however noisy the rule.
+"""
+
+from __future__ import annotations
+
+from trailhound.rules.kinds import KIND_MODULES, entity_sql
+from trailhound.rules.kinds.sigma_kind import hits_sql_for_where
+from trailhound.rules.model import Rule
+from trailhound.rules.timerange import ALL_TIME, TimeRange
+
+
+def hits_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
+    filters = " OR ".join(f"({f})" for f in rule.filters)
+    if rule.kind == "sigma":
+        where = rule.spec["_where"]
+        if filters:
+            where = f"({where}) AND (({filters}) IS NOT TRUE)"
+        return hits_sql_for_where(where, tr)
+    sql = KIND_MODULES[rule.kind].hits_sql(rule, tr)
+    if filters:
+        sql = (f"SELECT * FROM ({sql}) h WHERE h.event_id NOT IN "
+               f"(SELECT event_id FROM events WHERE {filters})")
+    return sql
+
+
+def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
+    """One row per alert: rule x entity x window (or per finding, for aggregate kinds)."""
+    w = int(rule.window_seconds)
+    return f"""WITH hits AS (
+{hits_sql(rule, tr)}
+), g AS (
+    SELECT *, coalesce(grp_entity, {entity_sql(rule.group_by)}) AS entity,
+           coalesce(grp, time_bucket(INTERVAL {w} SECOND, event_time)) AS bucket
+    FROM hits
+)
+SELECT entity, bucket,
+       count(DISTINCT event_id) AS n,
+       min(event_time) AS first_time, max(event_time) AS last_time,
+       list(DISTINCT event_id ORDER BY event_id) AS event_ids,
+       arg_min(access_key_id, event_time) AS access_key_id,
+       arg_min(principal_arn, event_time) AS principal_arn,
+       arg_min(source_ip, event_time) AS source_ip,
+       arg_min(account, event_time) AS account
+FROM g
+GROUP BY entity, bucket
+ORDER BY first_time, entity"""

@@ -1,0 +1,164 @@
+"""The rule and alert records every part of detection passes around.
+
+A `Rule` is what the loader makes of one YAML file, whatever its kind; the compiler turns it
+into one SQL query and `run.detect` turns the query's rows into `Alert`s. Both are frozen so a
+loaded rule set can be shared between threads and cached without surprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+KINDS: tuple[str, ...] = ("sigma", "new_terms", "threshold", "sequence")
+
+# Sigma's five levels; `informational` is reported as `low` (CONTRACT.md has four severities).
+LEVELS: tuple[str, ...] = ("informational", "low", "medium", "high", "critical")
+SEVERITY_OF_LEVEL: dict[str, str] = {
+    "informational": "low", "low": "low", "medium": "medium", "high": "high",
+    "critical": "critical",
+}
+
+STAGES: tuple[str, ...] = (
+    "credential-validation", "discovery", "persistence", "privilege-escalation",
+    "lateral-movement", "collection", "exfiltration", "defense-evasion", "impact",
+)
+
+# When a Sigma rule names no stage, its ATT&CK tactic tag gives one. Tactics that have no stage
+# of their own in the reference chain map to the nearest one a responder would look for.
+STAGE_OF_TACTIC: dict[str, str] = {
+    "credential-access": "credential-validation",
+    "initial-access": "credential-validation",
+    "discovery": "discovery",
+    "persistence": "persistence",
+    "privilege-escalation": "privilege-escalation",
+    "lateral-movement": "lateral-movement",
+    "collection": "collection",
+    "exfiltration": "exfiltration",
+    "defense-evasion": "defense-evasion",
+    "impact": "impact",
+}
+
+STATUSES: tuple[str, ...] = ("stable", "test", "experimental", "deprecated", "unsupported")
+
+# Entities an alert can be grouped by: the access key (falling back to the principal when an
+# event has no key, as console logins do), the principal, or the role behind a session (so a
+# rule matching every assumed-role call gives one alert per role, not one per session).
+GROUP_BY: tuple[str, ...] = ("key", "principal", "role")
+
+DEFAULT_WINDOW_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detection rule, whatever its kind.
+
+    `spec` holds the kind's own parameters exactly as written in the YAML (for own kinds) and
+    `sigma` the parsed pySigma rule (for Sigma rules); the compiler reads them.
+    """
+
+    id: str
+    title: str
+    kind: str
+    level: str
+    status: str
+    stage: str | None
+    techniques: tuple[str, ...]
+    tags: tuple[str, ...]
+    description: str = ""
+    fields: tuple[str, ...] = ()
+    falsepositives: tuple[str, ...] = ()
+    path: Path | None = None
+    origin: str = "builtin"  # builtin | sigmahq | extra
+    spec: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    sigma: Any = field(default=None, compare=False, hash=False, repr=False)
+    positive: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    negative: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    window_seconds: int = DEFAULT_WINDOW_SECONDS
+    group_by: str = "key"
+    filters: tuple[Any, ...] = field(default=(), compare=False, hash=False)
+    enabled: bool = True
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY_OF_LEVEL[self.level]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Matches of one rule on one entity in one time window (CONTRACT.md, alerts.ndjson)."""
+
+    rule_id: str
+    title: str
+    severity: str
+    stage: str | None
+    techniques: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    event_time: datetime
+    last_event_time: datetime
+    access_key_id: str | None
+    principal_arn: str | None
+    source_ip: str | None
+    account: str | None
+    count: int
+    incident_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "severity": self.severity,
+            "stage": self.stage,
+            "techniques": list(self.techniques),
+            "event_ids": list(self.event_ids),
+            "event_time": _iso(self.event_time),
+            "last_event_time": _iso(self.last_event_time),
+            "access_key_id": self.access_key_id,
+            "principal_arn": self.principal_arn,
+            "source_ip": self.source_ip,
+            "account": self.account,
+            "count": self.count,
+            "incident_id": self.incident_id,
+        }
+
+
+def _iso(t: datetime) -> str:
+    """Naive UTC timestamps (the store's) as ISO-8601 with a Z."""
+    return t.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The loaded rules plus every rule file that was skipped, with the reason.
+
+    Skipped rules are part of the result, never just a count (Chainsaw issue #135: in
+    forensics a silently skipped rule is missed evidence)."""
+
+    rules: tuple[Rule, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def get(self, rule_id: str) -> Rule | None:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        return None
+
+    @property
+    def enabled(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.enabled)
+
+
+@dataclass
+class DetectResult:
+    alerts: list[Alert]
+    skipped: list[tuple[str, str]]
+    timings: dict[str, float]
+    events_scanned: int | None = None
