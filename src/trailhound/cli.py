@@ -111,6 +111,178 @@ def _with_progress(label: str, run):  # type: ignore[no-untyped-def]
         return run(cb)
 
 
+class AlertFormat(StrEnum):
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+
+
+class SqlDialect(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+    trino = "trino"
+    athena = "athena"
+
+
+_RULES_OPT = typer.Option("--rules", help="Extra rule file or folder (Sigma or trailhound "
+                          "rules, told apart by content). Repeatable.")
+_NO_SIGMA_OPT = typer.Option("--no-sigma", help="Do not load the SigmaHQ AWS rules.")
+_OVERRIDES_OPT = typer.Option("--overrides", help="YAML tuning: disable, level, group_by, "
+                              "window, filters per rule id.")
+
+
+def _load_ruleset(rules: list[Path] | None, no_sigma: bool, overrides: Path | None):  # type: ignore[no-untyped-def]
+    from trailhound.rules import load_rules
+
+    for p in rules or []:
+        if not p.exists():
+            raise UsageError(f"--rules {p}: no such file or folder")
+    if overrides is not None and not overrides.is_file():
+        raise UsageError(f"--overrides {overrides}: no such file")
+    return load_rules(list(rules or []), include_sigma=not no_sigma, overrides=overrides)
+
+
+def _parse_time(value: str | None, flag: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{flag}: expected an ISO-8601 time, got {value!r}") from None
+
+
+@app.command()
+def detect(
+    store: Annotated[Path, typer.Option("--store", help="Store folder made by ingest.")],
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    fmt: Annotated[AlertFormat, typer.Option("--format", help="table, json or ndjson.")
+                   ] = AlertFormat.table,
+    overrides: Annotated[Path | None, _OVERRIDES_OPT] = None,
+    no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
+    since: Annotated[str | None, typer.Option("--since", help="ISO-8601 start (UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO-8601 end (UTC).")] = None,
+) -> None:
+    """Run the built-in, SigmaHQ and extra rules over the store; print grouped alerts
+    (rule x key x window, with counts and event ids) and every rule that was skipped."""
+    from trailhound.rules import detect as run_detect
+    from trailhound.rules.render import alerts_ndjson, detect_json, detect_table
+    from trailhound.store.engine import Store
+
+    ruleset = _load_ruleset(rules, no_sigma, overrides)
+    st = Store(store)
+    try:
+        conn = st.connect()
+        result = run_detect(conn, ruleset, since=_parse_time(since, "--since"),
+                            until=_parse_time(until, "--until"))
+    finally:
+        st.close()
+    if fmt is AlertFormat.ndjson:
+        alerts_ndjson(result.alerts)
+        for rid, why in result.skipped:
+            sys.stderr.write(f"trailhound: skipped rule {safe(rid)}: {safe(why)}\n")
+    elif fmt is AlertFormat.json:
+        detect_json(result)
+    else:
+        detect_table(out, result)
+
+
+rules_app = typer.Typer(name="rules", help="The rule catalogue: list, self-test, lint, export.",
+                        no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", help="table or json.")
+                   ] = TableOrJson.table,
+    overrides: Annotated[Path | None, _OVERRIDES_OPT] = None,
+    no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
+) -> None:
+    """Every loaded rule (id, kind, level, stage, ATT&CK) and every skipped file with why."""
+    from trailhound.rules.render import rules_json, rules_table
+
+    ruleset = _load_ruleset(rules, no_sigma, overrides)
+    if fmt is TableOrJson.json:
+        rules_json(ruleset)
+    else:
+        rules_table(out, ruleset)
+
+
+@rules_app.command("test")
+def rules_test(
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    only: Annotated[str | None, typer.Option("--rule", help="Test only this rule id.")] = None,
+) -> None:
+    """Run every trailhound rule on its own positive and negative events (exit 2 on failure)."""
+    from trailhound.errors import RuleError
+    from trailhound.rules.render import skipped_table, tests_table
+    from trailhound.rules.selftest import run_rule_tests
+
+    ruleset = _load_ruleset(rules, True, None)
+    todo = [r for r in ruleset.rules if r.positive or r.negative]
+    if only:
+        todo = [r for r in todo if r.id == only]
+        if not todo:
+            raise UsageError(f"--rule {only}: no rule with own tests has this id")
+    outcomes = [run_rule_tests(r) for r in todo]
+    tests_table(out, outcomes)
+    skipped_table(out, [s for s in ruleset.skipped if not s[0].startswith("sigmahq")])
+    failed = [o.rule_id for o in outcomes if not o.ok]
+    if failed:
+        raise RuleError(f"{len(failed)} of {len(outcomes)} rules failed their tests: "
+                        + ", ".join(failed))
+
+
+@rules_app.command("lint")
+def rules_lint(
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", help="table or json.")
+                   ] = TableOrJson.table,
+    no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
+) -> None:
+    """Check rule metadata and logic (values that are field names, ARN vs name comparisons,
+    pySigma's validators). Exit 2 when an error-level finding exists."""
+    from trailhound.errors import RuleError
+    from trailhound.rules.lint import lint_rules
+    from trailhound.rules.render import lint_table
+
+    issues = lint_rules(_load_ruleset(rules, no_sigma, None))
+    if fmt is TableOrJson.json:
+        sys.stdout.write(orjson.dumps([i.to_dict() for i in issues],
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        lint_table(out, issues)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise RuleError(f"{len(errors)} lint errors")
+
+
+@rules_app.command("export")
+def rules_export(
+    dialect: Annotated[SqlDialect, typer.Option("--dialect", help="Target SQL engine.")
+                       ] = SqlDialect.duckdb,
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    only: Annotated[str | None, typer.Option("--rule", help="Export only this rule id.")] = None,
+    grouped: Annotated[bool, typer.Option("--grouped", help="Include alert grouping.")
+                       ] = False,
+    no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
+) -> None:
+    """Print each rule's SQL over a table `events` with the store's columns (SQLGlot
+    transpiles DuckDB's text to Spark, Trino or Athena)."""
+    from trailhound.rules.export import export_rule
+
+    ruleset = _load_ruleset(rules, no_sigma, None)
+    todo = [r for r in ruleset.rules if only is None or r.id == only]
+    if only and not todo:
+        raise UsageError(f"--rule {only}: no such rule")
+    for r in todo:
+        e = export_rule(r, dialect.value, grouped=grouped)
+        sys.stdout.write(f"-- {safe(r.id)}: {safe(r.title)} [{r.level}]\n{e.sql};\n\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps every expected failure to one line on stderr and exit code 2."""
     try:

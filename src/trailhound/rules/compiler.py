@@ -18,7 +18,7 @@ def hits_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
     if rule.kind == "sigma":
         where = rule.spec["_where"]
         if filters:
-            where = f"({where}) AND (({filters}) IS NOT TRUE)"
+            where = f"({where}) AND NOT coalesce(({filters}), false)"
         return hits_sql_for_where(where, tr)
     sql = KIND_MODULES[rule.kind].hits_sql(rule, tr)
     if filters:

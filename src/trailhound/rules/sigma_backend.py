@@ -11,7 +11,8 @@ Only the parts where SQL differs from pySigma's `TextQueryBackend` defaults are 
   over stored columns.
 * **Missing fields.** SQL's NULL would make `NOT (f = 'x')` unknown when `f` is absent, but in
   Sigma a missing field simply does not match, so its negation does. `NOT x` is therefore
-  written `(x) IS NOT TRUE`; AND and OR treat NULL as false already.
+  written `NOT coalesce(x, false)` (portable: SQLGlot keeps it for every dialect, where it
+  rewrites `IS NOT TRUE` into a plain NOT); AND and OR treat NULL as false already.
 * **Field names** never reach SQL either: `FieldMap` resolves each to a column, a derived
   expression or a JSON path.
 """
@@ -168,7 +169,7 @@ class DuckDBBackend(TextQueryBackend):
     # --- boolean structure -----------------------------------------------------------------
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> str:
         inner = self.convert_condition(cond.args[0], state)
-        return f"(({inner}) IS NOT TRUE)"
+        return f"(NOT coalesce(({inner}), false))"
 
     def convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState
