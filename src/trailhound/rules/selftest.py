@@ -66,7 +66,7 @@ def events_connection(records: list[dict[str, Any]]) -> duckdb.DuckDBPyConnectio
     conn = new_connection(memory_limit="256MB", threads=1)
     rel = records_relation(conn, records)
     rel.filter("reject IS NULL").project("* EXCLUDE (f, i, reject)").create("events")
-    n_bad = conn.sql("SELECT count(*) FROM events").fetchone()
+    n_bad = conn.execute("SELECT count(*) FROM events").fetchone()
     if n_bad is None or n_bad[0] != len(records):
         raise RuleError("a test record was refused by normalisation (eventID/eventTime?)")
     return conn

@@ -1,0 +1,18 @@
+"""Helpers for the rule tests (a plain module: conftest files are not importable by name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trailhound.rules.model import Rule
+from trailhound.rules.selftest import expand, fired_event_ids
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+SIGMA_DIR = SHARED / "sigmahq-aws" / "cloudtrail"
+FIXTURES = SHARED / "fixtures"
+
+
+def run_rule(rule: Rule, records: list[dict[str, Any]]) -> set[str]:
+    """Event ids the rule fires on, for records given as compact CloudTrail dicts."""
+    return fired_event_ids(rule, expand(records, "t"))
