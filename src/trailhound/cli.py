@@ -13,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import orjson
 import typer
 from rich.console import Console
@@ -74,6 +73,8 @@ def ingest(
                    ] = TableOrJson.table,
     max_object_mb: Annotated[int, typer.Option(
         "--max-object-mb", min=1, help="Refuse objects that decompress past this size.")] = 1024,
+    batch_mb: Annotated[int, typer.Option(
+        "--batch-mb", min=1, help="Decoded JSON per batch (memory vs. speed).")] = 96,
 ) -> None:
     """Read CloudTrail into the columnar store. Idempotent and resumable: re-running reads
     only new objects and never stores an eventID twice."""
@@ -85,7 +86,8 @@ def ingest(
     try:
         stats = _with_progress(
             "ingest", lambda cb: run_ingest(list(sources), st, progress=cb,
-                                            max_object_bytes=max_object_mb * 1024 * 1024))
+                                            max_object_bytes=max_object_mb * 1024 * 1024,
+                                            batch_bytes=batch_mb * 1024 * 1024))
     finally:
         st.close()
     if fmt is TableOrJson.json:
@@ -288,14 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, prog_name="trailhound", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code)
-    except click.exceptions.Abort:
-        err.print("trailhound: aborted")
+    except typer.Abort:
+        sys.stderr.write("trailhound: aborted\n")
         return 2
-    except click.exceptions.ClickException as e:
-        # Usage errors: one line, as the contract promises.
-        sys.stderr.write(f"trailhound: error: {safe(e.format_message())}\n")
+    except typer.TyperException as e:
+        # Click's usage errors (typer vendors click): one line, as the contract promises.
+        fmt = getattr(e, "format_message", None)
+        msg = fmt() if callable(fmt) else str(e)
+        sys.stderr.write(f"trailhound: error: {safe(' '.join(str(msg).split()))}\n")
         return 2
     except TrailhoundError as e:
         if _DEBUG["on"]:

@@ -45,11 +45,11 @@ def render_ingest_summary(console: Console, stats: IngestStats, store: Path) -> 
     console.print(t)
     if stats.quarantine:
         q = Table(title="quarantined", show_lines=False)
-        q.add_column("object")
+        q.add_column("object", overflow="fold")
         q.add_column("where")
-        q.add_column("reason")
+        q.add_column("reason", overflow="fold")
         for src, pos, reason in stats.quarantine[:50]:
-            q.add_row(rich_safe(src, limit=90), rich_safe(pos or "whole object"),
+            q.add_row(rich_safe(src, limit=60, keep_end=True), rich_safe(pos or "whole object"),
                       rich_safe(reason, limit=120))
         console.print(q)
         if len(stats.quarantine) > 50:

@@ -14,7 +14,7 @@ lineage and impact; the whole record stays in `raw` so no field is ever lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -130,22 +130,6 @@ _STRUCTURE = orjson.dumps(
     }
 ).decode()
 
-# Request fields lifted for lineage and impact, extracted from the (small) requestParameters
-# text in one call. Order matters: indexes below.
-_REQ_PATHS = ["$.userName", "$.bucketName", "$.key", "$.roleArn"]
-_RESP_PATHS = [
-    "$.accessKey.accessKeyId",
-    "$.credentials.accessKeyId",
-    "$.assumedRoleUser.arn",
-    "$.accessKey.userName",
-]
-_AED_PATHS = ["$.bytesTransferredOut", "$.bytesTransferredIn"]
-
-
-def _sql_list(paths: Sequence[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
-
-
 def _ts(expr: str) -> str:
     """ISO-8601 text -> naive UTC TIMESTAMP, NULL when it is not a timestamp."""
     return f"timezone('UTC', TRY_CAST({expr} AS TIMESTAMPTZ))"
@@ -175,12 +159,7 @@ WITH p AS (
                                THEN rec END, '{_STRUCTURE}') AS s
     FROM {source}
 ), q AS (
-    SELECT *,
-        json_extract_string(s.requestParameters, {_sql_list(_REQ_PATHS)}) AS rq,
-        json_extract_string(s.responseElements, {_sql_list(_RESP_PATHS)}) AS rs,
-        json_extract_string(s.additionalEventData, {_sql_list(_AED_PATHS)}) AS ad,
-        {_ts("s.eventTime")} AS ts
-    FROM p
+    SELECT *, {_ts("s.eventTime")} AS ts FROM p
 )
 SELECT
     f, i,
@@ -217,21 +196,39 @@ SELECT
     coalesce({u}.userName, {sc}.sessionIssuer.userName) AS user_name,
     {sc}.sessionIssuer.arn AS session_issuer_arn,
     {_bool(f"{sc}.attributes.mfaAuthenticated")} AS mfa_authenticated,
-    {_ts(f"{sc}.attributes.creationDate")} AS session_creation_date,
+    CASE WHEN {sc}.attributes.creationDate IS NOT NULL
+         THEN {_ts(f"{sc}.attributes.creationDate")} END AS session_creation_date,
     {u}.invokedBy AS invoked_by,
     s.requestParameters::VARCHAR AS request_parameters,
     s.responseElements::VARCHAR AS response_elements,
     s.additionalEventData::VARCHAR AS additional_event_data,
     s.resources::VARCHAR AS resources,
-    {_bytes("ad[1]")} AS bytes_out,
-    {_bytes("ad[2]")} AS bytes_in,
-    CASE WHEN s.eventSource = 'iam.amazonaws.com' THEN rq[1] END AS target_user,
-    CASE WHEN s.eventName = 'CreateAccessKey' THEN rs[1] END AS created_access_key_id,
-    CASE WHEN s.eventName LIKE 'AssumeRole%' THEN coalesce(rs[3], rq[4])
-         WHEN s.eventName = 'GetFederationToken' THEN rs[3] END AS assumed_role_arn,
-    rs[2] AS session_access_key_id,
-    rq[2] AS bucket,
-    rq[3] AS object_key,
+    -- Lifted fields: extracted only for the events they exist on (CASE evaluates lazily),
+    -- because a second JSON parse of every record costs as much as the first.
+    CASE WHEN s.additionalEventData IS NOT NULL
+         THEN {_bytes("json_extract_string(s.additionalEventData, '$.bytesTransferredOut')")}
+    END AS bytes_out,
+    CASE WHEN s.additionalEventData IS NOT NULL
+         THEN {_bytes("json_extract_string(s.additionalEventData, '$.bytesTransferredIn')")}
+    END AS bytes_in,
+    CASE WHEN s.eventSource = 'iam.amazonaws.com' AND s.requestParameters IS NOT NULL
+         THEN json_extract_string(s.requestParameters, '$.userName') END AS target_user,
+    CASE WHEN s.eventName = 'CreateAccessKey'
+         THEN json_extract_string(s.responseElements, '$.accessKey.accessKeyId')
+    END AS created_access_key_id,
+    CASE WHEN s.eventName LIKE 'AssumeRole%'
+         THEN coalesce(json_extract_string(s.responseElements, '$.assumedRoleUser.arn'),
+                       json_extract_string(s.requestParameters, '$.roleArn'))
+         WHEN s.eventName = 'GetFederationToken'
+         THEN json_extract_string(s.responseElements, '$.federatedUser.arn')
+    END AS assumed_role_arn,
+    CASE WHEN s.responseElements IS NOT NULL AND contains(s.responseElements, '"credentials"')
+         THEN json_extract_string(s.responseElements, '$.credentials.accessKeyId')
+    END AS session_access_key_id,
+    CASE WHEN s.requestParameters IS NOT NULL AND s.eventSource = 's3.amazonaws.com'
+         THEN json_extract_string(s.requestParameters, '$.bucketName') END AS bucket,
+    CASE WHEN s.requestParameters IS NOT NULL AND s.eventSource = 's3.amazonaws.com'
+         THEN json_extract_string(s.requestParameters, '$.key') END AS object_key,
     src AS source_object,
     rec AS raw,
     coalesce(nullif(s.recipientAccountId, ''), nullif({u}.accountId, ''), 'unknown') AS account,

@@ -17,16 +17,17 @@ _UNSAFE = re.compile(
 )
 
 
-def safe(text: object, *, limit: int | None = None) -> str:
+def safe(text: object, *, limit: int | None = None, keep_end: bool = False) -> str:
+    """Escape unsafe characters; cut to `limit` keeping the start (or the end, for paths)."""
     s = "" if text is None else str(text)
     s = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
     if limit is not None and len(s) > limit:
-        s = s[: max(0, limit - 1)] + "…"
+        s = "…" + s[-(limit - 1):] if keep_end else s[: max(0, limit - 1)] + "…"
     return s
 
 
-def rich_safe(text: object, *, limit: int | None = None) -> str:
+def rich_safe(text: object, *, limit: int | None = None, keep_end: bool = False) -> str:
     """`safe`, and also escaped for Rich markup (a bucket named `[bold]` stays literal)."""
     from rich.markup import escape
 
-    return escape(safe(text, limit=limit))
+    return escape(safe(text, limit=limit, keep_end=keep_end))

@@ -17,29 +17,24 @@ import contextlib
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 
-from trailhound.errors import StoreError
-from trailhound.normalize import MAX_RECORD_BYTES, normalize_sql, select_event_columns
+from trailhound.normalize import MAX_RECORD_BYTES
 from trailhound.sources import SourceObject, discover
-from trailhound.sources.decode import (
-    DEFAULT_MAX_OBJECT_BYTES,
-    BadObject,
-    BadRecord,
-    Decoded,
-    decode,
-    decode_strict,
-)
-from trailhound.store.engine import Store, new_connection, sql_literal
+from trailhound.sources.decode import DEFAULT_MAX_OBJECT_BYTES, BadObject, BadRecord, decode
+from trailhound.store.batch import Pending, run_batch
+from trailhound.store.engine import Store, new_connection
 from trailhound.store.manifest import ObjectRow, QuarantineRow
+from trailhound.store.writer import PartWriter, PendingCommit
 
 DEFAULT_BATCH_BYTES = 96 * 1024 * 1024
 MAX_QUARANTINE_COPY = 64 * 1024 * 1024
@@ -78,21 +73,8 @@ class IngestStats:
 
 
 @dataclass
-class _Pending:
-    """One object read and decoded, waiting in a batch."""
-
-    fid: int
-    obj: SourceObject
-    sha256: str
-    decoded: Decoded | None
-    bad: BadObject | None = None
-    data: bytes | None = None  # kept only until the batch is processed (for strict retries)
-    same_as: str | None = None
-
-
-@dataclass
 class _Batch:
-    items: list[_Pending]
+    items: list[Pending]
     nbytes: int
 
 
@@ -122,15 +104,23 @@ def ingest(
         conn = new_connection(temp_dir=store.tmp_dir / "duckdb")
         source_iter = objects if objects is not None else discover(sources, skipped=skipped)
         batches = _produce(source_iter, store, stats, batch_bytes, max_object_bytes)
+        writer = PartWriter(store)
+        in_flight: pa.Table | None = None
         try:
             for batch in batches:
-                _process(batch, store, conn, stats, max_record_bytes)
+                in_flight = _process(batch, store, conn, stats, max_record_bytes, writer,
+                                     in_flight)
                 stats.seconds = time.perf_counter() - started
                 if progress:
                     progress(stats)
+            writer.wait()
         finally:
             batches.close()
             conn.close()
+            try:
+                writer.wait()
+            finally:
+                shutil.rmtree(store.tmp_dir, ignore_errors=True)
         stats.seconds = time.perf_counter() - started
     return stats
 
@@ -189,7 +179,7 @@ def _batches(
     manifest = Manifest(store.root / "manifest.sqlite")
     seen_names: set[str] = set()
     seen_sha: dict[str, str] = {}
-    items: list[_Pending] = []
+    items: list[Pending] = []
     nbytes = 0
     fid = 0
     try:
@@ -211,23 +201,23 @@ def _batches(
             stats.bytes_read += len(data or b"")
             fid += 1
             if data is None:
-                items.append(_Pending(fid, obj, sha, None, bad=err))
+                items.append(Pending(fid, obj, sha, None, bad=err))
                 continue
             if known and known[1] == sha:
                 stats.objects_unchanged += 1  # touched, same bytes: nothing new
                 continue
             same = seen_sha.get(sha) or manifest.source_with_sha(sha)
             if same and same != obj.name:
-                items.append(_Pending(fid, obj, sha, None, same_as=same))
+                items.append(Pending(fid, obj, sha, None, same_as=same))
                 continue
             seen_sha[sha] = obj.name
             try:
                 dec = decode(data, name=obj.name, max_bytes=max_object_bytes)
-                items.append(_Pending(fid, obj, sha, dec, data=data))
+                items.append(Pending(fid, obj, sha, dec, data=data))
                 nbytes += len(dec.array)
                 stats.bytes_decoded += dec.raw_bytes
             except BadObject as e:
-                items.append(_Pending(fid, obj, sha, None, bad=e, data=data))
+                items.append(Pending(fid, obj, sha, None, bad=e, data=data))
             if nbytes >= batch_bytes or len(items) >= 20000:
                 yield _Batch(items, nbytes)
                 items, nbytes = [], 0
@@ -238,73 +228,33 @@ def _batches(
 
 
 # ---------------------------------------------------------------------------------------------
-# Consumer: one batch through DuckDB into Parquet, then one manifest transaction.
+# Consumer: one batch through DuckDB, handed to the writer thread for Parquet + commit.
 
 
 def _process(batch: _Batch, store: Store, conn: duckdb.DuckDBPyConnection, stats: IngestStats,
-             max_record_bytes: int) -> None:
+             max_record_bytes: int, writer: PartWriter, in_flight: pa.Table | None
+             ) -> pa.Table:
     batch_id = uuid.uuid4().hex[:16]
     work = store.tmp_dir / f"batch-{batch_id}"
     work.mkdir(parents=True)
+    try:
+        res = run_batch(conn, batch.items, store, work, max_record_bytes=max_record_bytes,
+                        in_flight=in_flight)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     quarantine: list[QuarantineRow] = []
-    bad_records: dict[int, list[BadRecord]] = {}
-    object_bad: dict[int, str] = {}
-
-    conn.execute("CREATE OR REPLACE TEMP TABLE raw (f UBIGINT, src VARCHAR, i UBIGINT, "
-                 "rec VARCHAR)")
-    loadable = [p for p in batch.items if p.decoded is not None]
-    for p in batch.items:
-        if p.bad is not None:
-            object_bad[p.fid] = p.bad.reason
-    _load_raw(conn, loadable, work, object_bad, bad_records)
-
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE norm AS "
-        f"{normalize_sql('raw', max_record_bytes=max_record_bytes)}"
-    )
-    for f, i, reason in conn.execute(
-        "SELECT f, i, reject FROM norm WHERE reject IS NOT NULL ORDER BY f, i"
-    ).fetchall():
-        bad_records.setdefault(int(f), []).append(BadRecord(f"record {i}", reason, b""))
-    _fill_rejected_text(conn, bad_records)
-
-    # Stored once: first occurrence inside the batch, and only if not stored before.
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM norm WHERE reject IS NULL "
-        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY f, i) = 1"
-    )
-    existing = _existing_parts(conn, store)
-    if existing:
-        files = "[" + ", ".join(sql_literal(p) for p in existing) + "]"
-        conn.execute(
-            "DELETE FROM fresh WHERE event_id IN (SELECT event_id FROM "
-            f"read_parquet({files}) WHERE event_id IN (SELECT event_id FROM fresh))"
-        )
-    per_file = {
-        int(f): (int(valid), int(kept))
-        for f, valid, kept in conn.execute(
-            "SELECT n.f, count(*), count(fr.event_id) FROM norm n "
-            "LEFT JOIN fresh fr ON fr.f = n.f AND fr.i = n.i "
-            "WHERE n.reject IS NULL GROUP BY n.f"
-        ).fetchall()
-    }
-    stored = int(conn.execute("SELECT count(*) FROM fresh").fetchone()[0])
-    parts: list[tuple[str, int | None]] = []
-    if stored:
-        parts = _write_parts(conn, store, work, batch_id)
-
     objects: list[ObjectRow] = []
     for p in batch.items:
-        valid, kept = per_file.get(p.fid, (0, 0))
-        recs = bad_records.get(p.fid, [])
+        valid, kept = res.per_file.get(p.fid, (0, 0))
+        recs = res.bad_records.get(p.fid, [])
         for br in recs:
             quarantine.append(QuarantineRow(p.obj.name, br.position, br.reason, None))
         reason: str | None = None
         fmt = p.decoded.format if p.decoded else None
         if p.same_as is not None:
             status, reason = "same-as", f"same bytes as {p.same_as}"
-        elif p.fid in object_bad:
-            status, reason = "quarantined", object_bad[p.fid]
+        elif p.fid in res.object_bad:
+            status, reason = "quarantined", res.object_bad[p.fid]
         elif valid == 0 and recs:
             status = "quarantined"
             reason = f"no CloudTrail records ({len(recs)} refused, first: {recs[0].reason})"
@@ -331,131 +281,13 @@ def _process(batch: _Batch, store: Store, conn: duckdb.DuckDBPyConnection, stats
             stats.objects_empty += 1
         else:
             stats.objects_same_content += 1
-    _save_rejected_records(store, batch_id, batch, bad_records)
-    store.manifest.commit_batch(batch_id, parts, objects, quarantine)
-    stats.quarantine.extend((q.source, q.position, q.reason) for q in quarantine
-                            if len(stats.quarantine) < 1000)
-    for p in batch.items:
         p.data = None
-    _rmtree(work)
-
-
-def _load_raw(conn: duckdb.DuckDBPyConnection, items: list[_Pending], work: Path,
-              object_bad: dict[int, str], bad_records: dict[int, list[BadRecord]]) -> None:
-    """INSERT the batch's records into `raw`; on a parse error, split to find the culprit."""
-    if not items:
-        return
-    try:
-        _insert_lines(conn, items, work)
-        return
-    except duckdb.Error as e:
-        first_error = str(e).splitlines()[0]
-    if len(items) > 1:
-        mid = len(items) // 2
-        _load_raw(conn, items[:mid], work, object_bad, bad_records)
-        _load_raw(conn, items[mid:], work, object_bad, bad_records)
-        return
-    # One object that DuckDB could not read: parse it record by record in Python.
-    p = items[0]
-    if p.decoded is not None and p.decoded.format == "parsed":
-        object_bad[p.fid] = _duck_reason(first_error)
-        return
-    try:
-        p.decoded = decode_strict(p.data or b"", name=p.obj.name)
-    except BadObject as e:
-        object_bad[p.fid] = e.reason
-        return
-    bad_records.setdefault(p.fid, []).extend(p.decoded.bad_records)
-    good: list[_Pending] = [p]
-    try:
-        _insert_lines(conn, good, work)
-    except duckdb.Error:
-        # Valid for orjson but not for DuckDB (deep nesting, odd numbers): one record at a time.
-        _insert_one_by_one(conn, p, work, bad_records)
-
-
-def _insert_one_by_one(conn: duckdb.DuckDBPyConnection, p: _Pending, work: Path,
-                       bad_records: dict[int, list[BadRecord]]) -> None:
-    records = orjson.loads(p.decoded.array) if p.decoded else []
-    for n, rec in enumerate(records):
-        text = orjson.dumps(rec)
-        single = _Pending(p.fid, p.obj, p.sha256, Decoded(b"[" + text + b"]", "parsed"))
-        try:
-            _insert_lines(conn, [single], work, first_index=n)
-        except duckdb.Error as e:
-            bad_records.setdefault(p.fid, []).append(
-                BadRecord(f"record {n}", _duck_reason(str(e).splitlines()[0]), text))
-
-
-def _insert_lines(conn: duckdb.DuckDBPyConnection, items: list[_Pending], work: Path,
-                  first_index: int = 0) -> None:
-    path = work / "lines.ndjson"
-    longest = 0
-    with open(path, "wb") as fh:
-        for p in items:
-            assert p.decoded is not None
-            line = (b'{"f":' + str(p.fid).encode() + b',"s":' + orjson.dumps(p.obj.name)
-                    + b',"r":' + p.decoded.array + b"}\n")
-            longest = max(longest, len(line))
-            fh.write(line)
-    conn.execute(
-        "INSERT INTO raw SELECT f, s, i + ?, rec FROM (SELECT f, s, unnest(r) AS rec, "
-        "unnest(range(len(r))) AS i FROM read_json(?, format='newline_delimited', "
-        "columns={'f': 'UBIGINT', 's': 'VARCHAR', 'r': 'JSON[]'}, "
-        "maximum_object_size=?))",
-        [first_index, str(path), max(longest + 1024, 16 * 1024 * 1024)],
-    )
-
-
-def _duck_reason(msg: str) -> str:
-    msg = msg.replace("Invalid Input Error: ", "")
-    # DuckDB names our staging file; the user cares about the object, named elsewhere.
-    if "Malformed JSON" in msg and ":" in msg:
-        msg = "malformed JSON:" + msg.rsplit(":", 1)[-1]
-    return msg.strip()[:200]
-
-
-def _existing_parts(conn: duckdb.DuckDBPyConnection, store: Store) -> list[str]:
-    """Committed parts in the partitions this batch writes to: the only place a duplicate
-    of one of its events can be, because a duplicate has the same account and eventTime."""
-    keys = conn.execute("SELECT DISTINCT account, date FROM fresh").fetchall()
-    out: list[str] = []
-    for account, date in keys:
-        d = store.events_dir / f"account={account}" / f"date={date}"
-        if d.is_dir():
-            out.extend(str(p) for p in sorted(d.glob("*.parquet")))
-    return out
-
-
-def _write_parts(conn: duckdb.DuckDBPyConnection, store: Store, work: Path, batch_id: str
-                 ) -> list[tuple[str, int | None]]:
-    staging = work / "parts"
-    conn.execute(
-        f"COPY (SELECT {select_event_columns()} FROM fresh ORDER BY account, date, event_time) "
-        f"TO {sql_literal(str(staging))} (FORMAT parquet, COMPRESSION zstd, "
-        f"PARTITION_BY (account, date), FILENAME_PATTERN 'part-{batch_id}-{{i}}', "
-        "OVERWRITE_OR_IGNORE true)"
-    )
-    parts: list[tuple[str, int | None]] = []
-    for src in sorted(staging.glob("account=*/date=*/*.parquet")):
-        rel = src.relative_to(staging)
-        dest = store.events_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
-        parts.append((dest.relative_to(store.root).as_posix(), None))
-    return parts
-
-
-def _fill_rejected_text(conn: duckdb.DuckDBPyConnection,
-                        bad_records: dict[int, list[BadRecord]]) -> None:
-    rows = conn.execute(
-        "SELECT f, i, left(raw, 65536) FROM norm WHERE reject IS NOT NULL ORDER BY f, i"
-    ).fetchall()
-    texts = {(int(f), f"record {i}"): (t or "").encode() for f, i, t in rows}
-    for f, recs in bad_records.items():
-        for br in recs:
-            if not br.text:
-                br.text = texts.get((f, br.position), b"")
+    _save_rejected_records(store, batch_id, batch, res.bad_records)
+    if len(stats.quarantine) < 1000:
+        stats.quarantine.extend((q.source, q.position, q.reason) for q in quarantine[:1000])
+    ids = [t.select(["event_id"]) for _, _, t in res.partitions]
+    writer.submit(PendingCommit(batch_id, res.partitions, objects, quarantine))
+    return pa.concat_tables(ids) if ids else pa.table({"event_id": pa.array([], pa.string())})
 
 
 def _save_rejected_records(store: Store, batch_id: str, batch: _Batch,
@@ -474,7 +306,7 @@ def _save_rejected_records(store: Store, batch_id: str, batch: _Batch,
                 }) + b"\n")
 
 
-def _save_object_copy(store: Store, p: _Pending) -> str | None:
+def _save_object_copy(store: Store, p: Pending) -> str | None:
     if p.data is None or len(p.data) > MAX_QUARANTINE_COPY:
         return None
     d = store.quarantine_dir / "objects"
@@ -486,16 +318,3 @@ def _save_object_copy(store: Store, p: _Pending) -> str | None:
         tmp.write_bytes(p.data)
         os.replace(tmp, dest)
     return dest.relative_to(store.root).as_posix()
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def open_store_for_ingest(path: str) -> Store:
-    try:
-        return Store(path, create=True)
-    except OSError as e:
-        raise StoreError(f"cannot open store ({e})", location=path) from None

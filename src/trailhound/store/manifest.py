@@ -10,6 +10,7 @@ same objects. That is what makes `kill -9` + re-run equal to one clean run.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,7 +85,10 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            # Shared by the ingest and writer threads; every use holds self.lock.
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30,
+                                      check_same_thread=False)
+            self.lock = threading.RLock()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_DDL)
@@ -117,9 +121,20 @@ class Manifest:
         return row[0] if row else None
 
     def committed_parts(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT path FROM parts")}
+        with self.lock:
+            return {r[0] for r in self.db.execute("SELECT path FROM parts")}
 
     def commit_batch(
+        self,
+        batch_id: str,
+        parts: Iterable[tuple[str, int | None]],
+        objects: Iterable[ObjectRow],
+        quarantine: Iterable[QuarantineRow],
+    ) -> None:
+        with self.lock:
+            self._commit_batch(batch_id, parts, objects, quarantine)
+
+    def _commit_batch(
         self,
         batch_id: str,
         parts: Iterable[tuple[str, int | None]],

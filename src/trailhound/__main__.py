@@ -1,0 +1,5 @@
+"""`python -m trailhound` runs the CLI."""
+
+from trailhound.cli import run
+
+run()
