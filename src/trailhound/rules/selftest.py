@@ -5,7 +5,8 @@ Test events are compact CloudTrail records, normalised through the same SQL as i
 exactly what it will see in a store. Missing `eventID`s are filled in; `eventTime` defaults to
 one minute apart from 2026-03-19T08:00:00Z. A record `{_repeat: N, _every: 2h, record: {...}}`
 stands for N copies spaced `_every` apart, so a first-seen rule can have a history without a
-hundred lines of YAML.
+hundred lines of YAML; `_vary: [requestParameters.key]` appends `-<n>` to those fields of each
+copy (distinct objects, say).
 
 Sigma rules check each event on its own (every positive fires, no negative fires); aggregate
 kinds (new_terms, threshold, sequence) take the positive list as one scenario that must raise at
@@ -49,6 +50,8 @@ def expand(records: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
                 rec["eventTime"] = _iso(t0 + timedelta(seconds=every * k))
                 rec["eventID"] = (f"{rec['eventID']}-{k}" if "eventID" in rec
                                   else f"{prefix}-{len(out)}")
+                for path in r.get("_vary") or []:
+                    _suffix(rec, str(path).split("."), f"-{k}")
                 out.append(rec)
             clock = t0 + timedelta(seconds=every * n)
             continue
@@ -59,6 +62,14 @@ def expand(records: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
             clock += timedelta(minutes=1)
         out.append(rec)
     return out
+
+
+def _suffix(rec: dict[str, Any], path: list[str], suffix: str) -> None:
+    node: Any = rec
+    for p in path[:-1]:
+        node = node.get(p) if isinstance(node, dict) else None
+    if isinstance(node, dict) and isinstance(node.get(path[-1]), str):
+        node[path[-1]] += suffix
 
 
 def events_connection(records: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:

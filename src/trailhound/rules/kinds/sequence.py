@@ -10,6 +10,9 @@
           select: {Sigma detection}
         - name: key for another user
           select: {Sigma detection}
+          by: lineage              # lineage (default): the first step's key or any key
+                                   # created so far; same: the first step's key only;
+                                   # created: only a key created by an earlier step
 
 Evaluation is greedy, which is exact for existence: from each first-step event, every next
 step takes its earliest match after the previous step, on the root key or any key created so
@@ -41,6 +44,8 @@ def validate(spec: dict[str, Any]) -> list[str]:
             errors.append(f"sequence.steps[{i}]: needs `select`")
             continue
         check(errors, isinstance(st.get("name", ""), str), f"sequence.steps[{i}].name: text")
+        check(errors, st.get("by", "lineage") in ("lineage", "same", "created"),
+              f"sequence.steps[{i}].by: lineage (default), same or created")
         check_select(errors, st)
     return errors
 
@@ -58,21 +63,25 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
             f"created_access_key_id AS c FROM events WHERE "
             f"{tr.where(lookback_seconds=within if i > 1 else 0)} "
             f"AND access_key_id IS NOT NULL AND ({detection_where(st['select'])}))")
-    # c1: one row per first-step event; `keys` is the lineage so far.
-    keys1 = "list_filter([k, c], x -> x IS NOT NULL)" if follow else "[k]"
+    # c1: one row per first-step event. `created` holds the keys made so far in the chain
+    # (list_distinct drops NULLs); which keys a step may use depends on its `by`.
+    created1 = "list_distinct([c])" if follow else "[]::VARCHAR[]"
     ctes.append(f"c1 AS (SELECT event_id AS e1, event_time AS t1, k AS root, "
-                f"{keys1} AS keys FROM st1)")
+                f"{created1} AS created FROM st1)")
     for i in range(2, n + 1):
+        by = steps[i - 1].get("by", "lineage")
+        pool = {"same": "[p.root]", "created": "p.created",
+                "lineage": "list_concat([p.root], p.created)"}[by]
         prev = ", ".join([f"p.e{j}" for j in range(1, i)] + [f"p.t{j}" for j in range(1, i)])
-        new_keys = ("list_distinct(list_concat(p.keys, list_filter([arg_min(s.c, s.event_time)], "
-                    "x -> x IS NOT NULL)))") if follow else "p.keys"
+        new_created = ("list_distinct(list_concat(p.created, [arg_min(s.c, s.event_time)]))"
+                       if follow else "p.created")
         ctes.append(
-            f"u{i} AS (SELECT *, unnest(keys) AS jk FROM c{i - 1}), "
-            f"c{i} AS (SELECT {prev}, p.root, {new_keys} AS keys, "
+            f"u{i} AS (SELECT *, unnest({pool.replace('p.', '')}) AS jk FROM c{i - 1}), "
+            f"c{i} AS (SELECT {prev}, p.root, {new_created} AS created, "
             f"arg_min(s.event_id, s.event_time) AS e{i}, min(s.event_time) AS t{i} "
             f"FROM u{i} p JOIN st{i} s ON s.k = p.jk AND s.event_time > p.t{i - 1} "
             f"AND s.event_time <= p.t1 + INTERVAL {within} SECOND "
-            f"GROUP BY {prev}, p.root, p.keys)")
+            f"GROUP BY {prev}, p.root, p.created)")
     ids = ", ".join(f"e{j}" for j in range(1, n + 1))
     ctes.append(
         f"best AS (SELECT * FROM c{n} WHERE {tr.detect_where(f't{n}')} "
