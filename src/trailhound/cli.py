@@ -96,6 +96,85 @@ def ingest(
         render_ingest_summary(out, stats, store)
 
 
+@app.command()
+def simulate(
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder to write (AWS's S3 layout, truth.json, tenants.json).")] = None,
+    verify_dir: Annotated[Path | None, typer.Option(
+        "--verify", help="Check a simulated folder instead of writing one.")] = None,
+    scenario: Annotated[str, typer.Option(
+        "--scenario", help="full, quiet, cross-account, benign or none.")] = "full",
+    days: Annotated[int, typer.Option("--days", help="Days of traffic.")] = 7,
+    events_per_day: Annotated[int | None, typer.Option(
+        "--events-per-day", help="Benign volume per day (default 30,000).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 1,
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")
+                     ] = "2026-03-16",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Processes (default: one per core).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace a simulation already in --out.")] = False,
+) -> None:
+    """Write labelled CloudTrail of a simulated web-hosting organisation, optionally with a
+    stolen-key attack, exactly as AWS delivers it; or check such a folder with --verify."""
+    import time
+    from datetime import date
+
+    from trailhound import simulate as sim
+
+    if verify_dir is not None:
+        if out_dir is not None:
+            raise UsageError("give either --out or --verify, not both")
+        if not verify_dir.is_dir():
+            raise UsageError(f"{verify_dir}: no such folder")
+        problems = sim.verify(verify_dir)
+        for p in problems:
+            out.print(safe(p))
+        if problems:
+            raise UsageError(f"{verify_dir}: {len(problems)} problems")
+        out.print(f"{safe(str(verify_dir))}: ok")
+        return
+    if out_dir is None:
+        raise UsageError("--out DIR is required (or --verify DIR)")
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise UsageError(f"--start must be YYYY-MM-DD, not {start!r}") from None
+    epd = events_per_day if events_per_day is not None else sim.DEFAULT_EVENTS_PER_DAY
+    t0 = time.perf_counter()
+
+    def run_it(cb):  # type: ignore[no-untyped-def]
+        return sim.generate(out_dir, scenario=scenario, days=days, events_per_day=epd,
+                            seed=seed, start=first, workers=workers, overwrite=overwrite,
+                            progress=cb)
+
+    if show_progress():
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("simulate"), BarColumn(), TextColumn("{task.completed}/"
+                      "{task.total} hours"), TimeElapsedColumn(), console=err,
+                      transient=True) as prog:
+            task = prog.add_task("simulate", total=days * 24)
+            truth = run_it(lambda done, total: prog.update(task, completed=done))
+    else:
+        truth = run_it(None)
+    dt = time.perf_counter() - t0
+    attack = truth.attack
+    out.print(f"[bold]{truth.events_total:,}[/] events ({truth.deliveries_total:,} deliveries, "
+              f"{len(truth.duplicate_event_ids):,} duplicates) in {truth.files:,} files, "
+              f"{truth.bytes_written / 1e6:,.1f} MB, {dt:.1f} s "
+              f"({truth.events_total / max(dt, 1e-9):,.0f} events/s)")
+    out.print(f"scenario {truth.scenario}, seed {truth.seed}, {truth.start} .. {truth.end}, "
+              f"{len(truth.accounts)} accounts, {len(truth.tenants)} tenant buckets, "
+              f"{len(truth.lookalikes)} look-alikes")
+    if attack:
+        out.print(f"attack: {len(attack['event_ids']):,} events, stages "
+                  f"{', '.join(attack['stages'])}; root key {attack['root_access_key']}; "
+                  f"{sum(b['bytes_out'] for b in attack['s3_buckets']) / 1e9:,.2f} GB read "
+                  f"from {len(attack['s3_buckets'])} buckets")
+    out.print(f"truth: {safe(str(out_dir / 'truth.json'))}")
+
+
 def _with_progress(label: str, run):  # type: ignore[no-untyped-def]
     if not show_progress():
         return run(None)
