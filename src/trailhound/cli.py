@@ -269,6 +269,93 @@ def detect(
         detect_table(out, result)
 
 
+class FailOn(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+@app.command()
+def hunt(
+    sources: Annotated[list[str] | None, typer.Argument(
+        help="Log files or folders to ingest first (optional with --store).",
+        metavar="[SOURCE]...")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (incidents.json, "
+                                          "alerts.ndjson, evidence/, report.md).")] = Path("."),
+    store: Annotated[Path | None, typer.Option("--store", help="Store folder "
+                                               "(default: <out>/store).")] = None,
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    overrides: Annotated[Path | None, _OVERRIDES_OPT] = None,
+    no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
+    tenants: Annotated[Path | None, typer.Option(
+        "--tenants", help="JSON/YAML map of bucket name to tenant (client).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (spark: not in this build).")
+                      ] = "duckdb",
+    fail_on: Annotated[FailOn | None, typer.Option(
+        "--fail-on", help="Exit 1 when an incident at or above this severity is found.")
+                       ] = None,
+) -> None:
+    """Ingest (when sources are given), detect, correlate alerts into incidents along key
+    lineage, and write the report. Exit 0 whatever it finds, unless --fail-on."""
+    from trailhound.hunt import SEVERITY_ORDER, load_tenants
+    from trailhound.hunt import hunt as run_hunt
+
+    if engine != "duckdb":
+        raise UsageError(f"--engine {engine}: only duckdb is available in this build")
+    if not sources and store is None:
+        raise UsageError("give log sources to ingest, or --store with an existing store")
+    for p in rules or []:
+        if not p.exists():
+            raise UsageError(f"--rules {p}: no such file or folder")
+    tenant_map = load_tenants(tenants)
+
+    def say(stage: str) -> None:
+        if show_progress():
+            err.print(f"[dim]{stage}...[/dim]")
+
+    result = run_hunt(list(sources or []), out_dir, store=store, rule_paths=list(rules or []),
+                      overrides=overrides, tenants=tenant_map, include_sigma=not no_sigma,
+                      progress=say)
+    from trailhound.display import render_hunt_summary
+
+    render_hunt_summary(out, result)
+    worst = result.worst_severity()
+    if fail_on is not None and worst is not None and (
+            SEVERITY_ORDER.index(worst) >= SEVERITY_ORDER.index(fail_on.value)):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),
+    seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 1,
+    scenario: Annotated[str, typer.Option("--scenario", help="Simulated scenario.")] = "full",
+) -> None:
+    """Simulate a web-hosting organisation with the reference attack hidden in a week of
+    benign traffic, hunt it end to end, and show what was found next to what was planted."""
+    import shutil
+
+    from trailhound.display import render_demo_truth, render_hunt_summary
+    from trailhound.hunt import hunt as run_hunt
+    from trailhound.hunt import load_tenants
+    from trailhound.simulate import generate
+
+    sim = out_dir / "simulated-logs"
+    if sim.exists():
+        shutil.rmtree(sim)
+    store = out_dir / "store"
+    if store.exists():
+        shutil.rmtree(store)
+    out.print(f"Simulating a week of CloudTrail (scenario {scenario}, seed {seed}) in {sim} ...")
+    generate(sim, scenario=scenario, seed=seed)
+    out.print("Hunting ...")
+    result = run_hunt([str(sim / "AWSLogs")], out_dir, store=store,
+                      tenants=load_tenants(sim / "tenants.json"))
+    render_hunt_summary(out, result)
+    render_demo_truth(out, result, sim / "truth.json")
+
+
 rules_app = typer.Typer(name="rules", help="The rule catalogue: list, self-test, lint, export.",
                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")

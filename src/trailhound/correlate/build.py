@@ -1,0 +1,419 @@
+"""Alerts -> incidents along key lineage.
+
+1. Candidate keys are the keys of alerted events.
+2. Each candidate's use is split by network (`profile.judge_key`): is the key compromised, and
+   which of its networks are the attacker's?
+3. The lineage grows from the attacker's events: a key created by an attacker-attributed
+   `CreateAccessKey` (for any user), or a session obtained by an attacker-attributed
+   `AssumeRole*` / `GetSessionToken` / `GetFederationToken`, belongs to the attacker whole,
+   in whatever account it is then used; and so on recursively.
+4. Every compromised key not reached from another one roots one incident holding its whole
+   lineage. The same call logged in two accounts (same `sharedEventID`) is attributed alike.
+5. Scope (buckets, objects, bytes, IPs, user agents) is computed from attacker-attributed
+   events only; `shared` events are evidence, never scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from trailhound.correlate.incident import (
+    Bucket,
+    Incident,
+    actions_of,
+    incident_id,
+    order_stages,
+    severity_of,
+    title_of,
+)
+from trailhound.correlate.netinfo import VALIDATOR_FAMILIES, network_sql, ua_family_sql
+from trailhound.correlate.profile import (
+    SEVERITY_RANK,
+    KeyVerdict,
+    judge_key,
+    key_network_usage,
+    mark_org_networks,
+)
+from trailhound.correlate.stages import stage_case_sql, technique_case_sql
+
+MAX_LINEAGE_DEPTH = 12
+
+# Stage of an event in context: a role assumed in another account is lateral movement, in
+# the same account privilege escalation; everything else comes from the taxonomy.
+_STAGE_SQL = f"""CASE
+    WHEN event_name LIKE 'AssumeRole%' AND assumed_role_arn IS NOT NULL
+         AND split_part(assumed_role_arn, ':', 5) <> coalesce(account_id, account)
+        THEN 'lateral-movement'
+    WHEN event_name LIKE 'AssumeRole%' THEN 'privilege-escalation'
+    WHEN event_name IN ('GetSessionToken', 'GetFederationToken') THEN 'persistence'
+    ELSE {stage_case_sql()} END"""
+
+
+@dataclass
+class Correlation:
+    incidents: list[Incident]
+    alert_incident: dict[int, str]  # index in the alert list -> incident id
+    verdicts: dict[str, KeyVerdict] = field(default_factory=dict)
+
+
+def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
+              tenants: dict[str, str] | None = None) -> Correlation:
+    """`conn` has the `events` view; `alerts` are `rules.Alert`s (or anything with the same
+    fields). Returns incidents ordered by severity then first activity."""
+    tenants = tenants or {}
+    _register_alerts(conn, alerts)
+    # Entities worth judging: a long-term key, or for session keys the role (or user) behind
+    # them, since a one-hour session has no history of its own to compare with. Low alerts
+    # alone never make an entity compromised, so they do not make it a candidate either.
+    cand = conn.execute(f"""
+        SELECT DISTINCT {_ENTITY_SQL} FROM events e JOIN alert_events a USING (event_id)
+        WHERE e.access_key_id IS NOT NULL AND e.access_key_id <> ''
+          AND (a.rank >= 2 OR {ua_family_sql('e.user_agent')} IN (SELECT unnest(?)))
+    """, [sorted(VALIDATOR_FAMILIES)]).fetchall()
+    keys = {k for (k,) in cand if k}
+    conn.execute("CREATE OR REPLACE TEMP TABLE kev AS " + _kev_sql() + " WHERE false")
+    _load_entity_events(conn, keys)
+
+    verdicts: dict[str, KeyVerdict] = {}
+    usage = key_network_usage(conn, "cand_keys")
+    mark_org_networks(conn, usage)
+    for k in sorted(keys):
+        verdicts[k] = judge_key(k, usage.get(k, {}))
+
+    parent: dict[str, str] = {}
+    created: dict[str, tuple[str, str | None]] = {}
+    frontier = {k for k, v in verdicts.items() if v.compromised}
+    for _ in range(MAX_LINEAGE_DEPTH):
+        if not frontier:
+            break
+        children = _attacker_children(conn, verdicts, frontier)
+        new: set[str] = set()
+        for child, par, kind, user in children:
+            if child in parent or child == par:
+                continue
+            if child in verdicts and verdicts[child].compromised and child not in parent:
+                # Already compromised on its own evidence: now known to descend from `par`.
+                parent[child] = par
+                if kind == "created":
+                    created[child] = (par, user)
+                continue
+            parent[child] = par
+            if kind == "created":
+                created[child] = (par, user)
+            new.add(child)
+        if not new:
+            break
+        _load_key_events(conn, new)
+        usage = key_network_usage(conn, "cand_keys")
+        mark_org_networks(conn, usage)
+        for k in new:
+            verdicts[k] = judge_key(k, usage.get(k, {}), forced_attacker=True)
+        frontier = new
+
+    compromised = {k for k, v in verdicts.items() if v.compromised}
+    roots = sorted(k for k in compromised if _root_of(k, parent) == k)
+    members: dict[str, list[str]] = {r: [] for r in roots}
+    for k in sorted(compromised):
+        r = _root_of(k, parent)
+        if r in members:
+            members[r].append(k)
+
+    _register_attribution(conn, verdicts, members)
+    incidents = [_build_incident(conn, root, members[root], verdicts, created, tenants)
+                 for root in roots]
+    incidents = [i for i in incidents if i.attacker_events > 0]
+    incidents.sort(key=lambda i: (-SEVERITY_RANK[i.severity], i.first_seen or 0, i.id))
+    alert_incident = _link_alerts(conn, alerts)
+    return Correlation(incidents, alert_incident, verdicts)
+
+
+def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> None:
+    ids: list[str] = []
+    rule_ids: list[str] = []
+    idx: list[int] = []
+    rank: list[int] = []
+    stage: list[str | None] = []
+    for n, a in enumerate(alerts):
+        for eid in a.event_ids:
+            ids.append(eid)
+            rule_ids.append(a.rule_id)
+            idx.append(n)
+            rank.append(SEVERITY_RANK.get(a.severity, 1))
+            stage.append(a.stage)
+    table = pa.table({
+        "event_id": pa.array(ids, pa.string()), "alert_index": pa.array(idx, pa.int64()),
+        "rule_id": pa.array(rule_ids, pa.string()),
+        "rank": pa.array(rank, pa.int64()), "stage": pa.array(stage, pa.string()),
+        "validator": pa.array([False] * len(ids), pa.bool_()),
+    })
+    conn.register("alert_events_arrow", table)
+    conn.execute("CREATE OR REPLACE TEMP TABLE alert_events AS SELECT * FROM alert_events_arrow")
+    conn.execute("CREATE OR REPLACE TEMP TABLE cand_keys (k VARCHAR)")
+
+
+# A person's SSO role is shared by every person given it, so its sessions are profiled per
+# person (the session ARN names them); a service role's sessions (instances, tasks) per role.
+_ENTITY_SQL = """CASE WHEN e.access_key_id LIKE 'AKIA%' THEN e.access_key_id
+    WHEN contains(e.session_issuer_arn, '/AWSReservedSSO_') OR e.session_issuer_arn IS NULL
+        THEN 'role:' || coalesce(e.principal_arn, e.access_key_id)
+    ELSE 'role:' || e.session_issuer_arn END"""
+
+
+def _kev_sql(entity: str = "access_key_id") -> str:
+    return f"""
+        SELECT event_id, event_time, {entity} AS k, {network_sql()} AS net,
+               {ua_family_sql()} AS uaf, event_name, event_source, {_STAGE_SQL} AS stage,
+               {technique_case_sql()} AS technique,
+               created_access_key_id, session_access_key_id, assumed_role_arn, target_user,
+               principal_arn, account_id, account, shared_event_id, error_code, source_ip,
+               user_agent, access_key_id
+        FROM events"""
+
+
+def _load_key_events(conn: duckdb.DuckDBPyConnection, keys: set[str]) -> None:
+    loaded = {k for (k,) in conn.execute("SELECT k FROM cand_keys").fetchall()}
+    keys = keys - loaded
+    if not keys:
+        return
+    conn.register("new_keys_arrow", pa.table({"k": pa.array(sorted(keys), pa.string())}))
+    conn.execute("INSERT INTO cand_keys SELECT k FROM new_keys_arrow")
+    conn.execute(f"INSERT INTO kev {_kev_sql()} "
+                 "WHERE access_key_id IN (SELECT k FROM new_keys_arrow)")
+    conn.unregister("new_keys_arrow")
+
+
+def _load_entity_events(conn: duckdb.DuckDBPyConnection, entities: set[str]) -> None:
+    """Candidates: keys load their own events; roles load all their sessions' events."""
+    keys = {e for e in entities if not e.startswith("role:")}
+    _load_key_events(conn, keys)
+    roles = sorted(e for e in entities if e.startswith("role:"))
+    if not roles:
+        return
+    conn.register("new_roles_arrow", pa.table({"k": pa.array(roles, pa.string())}))
+    conn.execute("INSERT INTO cand_keys SELECT k FROM new_roles_arrow")
+    ent = _ENTITY_SQL.replace("e.", "")
+    conn.execute(f"INSERT INTO kev SELECT * FROM ({_kev_sql(ent)} "
+                 "WHERE access_key_id NOT LIKE 'AKIA%') WHERE k IN "
+                 "(SELECT k FROM new_roles_arrow)")
+    conn.unregister("new_roles_arrow")
+
+
+def _attacker_children(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
+                       frontier: set[str]) -> list[tuple[str, str, str, str | None]]:
+    """(child key, parent key, created|session, target user) from attacker-labelled events."""
+    rows = []
+    for k in sorted(frontier):
+        nets = [n for n, (lab, _) in verdicts[k].labels.items() if lab == "attacker"]
+        if not nets:
+            continue
+        # The parent named is the key that made the call (for a role entity, its session).
+        rows += conn.execute("""
+            SELECT created_access_key_id, access_key_id, 'created', target_user FROM kev
+            WHERE k = ? AND list_contains(?, net) AND created_access_key_id IS NOT NULL
+                  AND error_code IS NULL
+            UNION ALL
+            SELECT session_access_key_id, access_key_id, 'session', NULL FROM kev
+            WHERE k = ? AND list_contains(?, net) AND session_access_key_id IS NOT NULL
+                  AND error_code IS NULL
+        """, [k, nets, k, nets]).fetchall()
+    entity_of = {p: k for k in frontier for p in _keys_of_entity(conn, k)}
+    return [(c, entity_of.get(p, p), kind, u) for c, p, kind, u in rows if c]
+
+
+def _keys_of_entity(conn: duckdb.DuckDBPyConnection, entity: str) -> list[str]:
+    if not entity.startswith("role:"):
+        return [entity]
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT access_key_id FROM kev WHERE k = ?", [entity]).fetchall()]
+
+
+def _root_of(k: str, parent: dict[str, str]) -> str:
+    seen = set()
+    while k in parent and k not in seen:
+        seen.add(k)
+        k = parent[k]
+    return k
+
+
+def _register_attribution(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
+                          members: dict[str, list[str]]) -> None:
+    rows: dict[str, list[Any]] = {"incident": [], "k": [], "net": [], "label": [], "reason": []}
+    for root, keys in members.items():
+        iid = incident_id(root)
+        for k in keys:
+            for net, (label, reason) in verdicts[k].labels.items():
+                if label in ("attacker", "shared"):
+                    rows["incident"].append(iid)
+                    rows["k"].append(k)
+                    rows["net"].append(net)
+                    rows["label"].append(label)
+                    rows["reason"].append(reason)
+    conn.register("labels_arrow", pa.table({c: pa.array(v, pa.string())
+                                            for c, v in rows.items()}))
+    # One row per (incident, event): a role entity and a derived key can both cover an event;
+    # the attacker label wins over shared.
+    conn.execute("""
+        CREATE OR REPLACE TEMP TABLE att AS
+        SELECT l.incident, kev.event_id, l.label AS attribution, l.reason
+        FROM kev JOIN labels_arrow l ON kev.k = l.k AND kev.net = l.net
+        QUALIFY row_number() OVER (PARTITION BY l.incident, kev.event_id
+                                   ORDER BY l.label = 'attacker' DESC, l.reason) = 1
+    """)
+    # The same call logged in another account (cross-account AssumeRole, S3 access) is the
+    # same act: attribute the twin the same way.
+    conn.execute("""
+        INSERT INTO att
+        SELECT DISTINCT a.incident, e.event_id, a.attribution,
+               'same call as an attributed event (sharedEventID)'
+        FROM att a JOIN events s ON s.event_id = a.event_id
+        JOIN events e ON e.shared_event_id = s.shared_event_id AND e.event_id <> s.event_id
+        WHERE s.shared_event_id IS NOT NULL
+          AND e.event_id NOT IN (SELECT event_id FROM att)
+    """)
+    conn.execute(f"""
+        CREATE OR REPLACE TEMP TABLE att_events AS
+        SELECT a.incident, a.attribution, a.reason, e.*, {_STAGE_SQL} AS stage,
+               {technique_case_sql()} AS technique
+        FROM att a JOIN events e USING (event_id)
+    """)
+
+
+def _build_incident(conn: duckdb.DuckDBPyConnection, root: str, keys: list[str],
+                    verdicts: dict[str, KeyVerdict], created: dict[str, tuple[str, str | None]],
+                    tenants: dict[str, str]) -> Incident:
+    iid = incident_id(root)
+    q = conn.execute("""
+        SELECT min(event_time) FILTER (attribution = 'attacker'),
+               max(event_time) FILTER (attribution = 'attacker'),
+               count(DISTINCT event_id),
+               count(DISTINCT event_id) FILTER (attribution = 'attacker'),
+               count(DISTINCT event_id) FILTER (attribution = 'shared'),
+               list(DISTINCT source_ip ORDER BY source_ip) FILTER (attribution = 'attacker'
+                   AND regexp_full_match(source_ip, '[0-9.]+|[0-9a-fA-F:]+')),
+               list(DISTINCT user_agent ORDER BY user_agent) FILTER (attribution = 'attacker'
+                   AND user_agent IS NOT NULL),
+               list(DISTINCT stage) FILTER (attribution = 'attacker' AND stage IS NOT NULL),
+               list(DISTINCT technique) FILTER (attribution = 'attacker'
+                   AND technique IS NOT NULL),
+               list(DISTINCT account ORDER BY account) FILTER (attribution = 'attacker'),
+               list(DISTINCT principal_arn ORDER BY principal_arn)
+                   FILTER (attribution = 'attacker' AND principal_arn IS NOT NULL),
+               list(DISTINCT assumed_role_arn ORDER BY assumed_role_arn)
+                   FILTER (attribution = 'attacker' AND assumed_role_arn IS NOT NULL
+                           AND error_code IS NULL)
+        FROM att_events WHERE incident = ?
+    """, [iid]).fetchone()
+    (first, last, n_all, n_att, n_shared, ips, uas, stages, techs, accounts, principals,
+     roles) = q
+    buckets = _buckets(conn, iid, tenants)
+    stages_set = set(stages or [])
+    alert_stages = {s for (s,) in conn.execute(
+        "SELECT DISTINCT ae.stage FROM alert_events ae JOIN att_events a USING (event_id) "
+        "WHERE a.incident = ? AND a.attribution = 'attacker' AND ae.stage IS NOT NULL",
+        [iid]).fetchall()}
+    stages_set |= alert_stages
+    if any(b.bytes_out > 0 for b in buckets):
+        stages_set.add("exfiltration")
+    validator = any("validator" in r for k in keys for r in verdicts[k].evidence)
+    techniques = set(techs or [])
+    if "persistence" in stages_set and created:
+        techniques.add("T1098.001")
+    techniques.add("T1078.004")
+    created_keys = [(k, created[k][1]) for k in keys if k in created]
+    root_v = verdicts[root]
+    legit_ips = _legit_ips(conn, root, root_v)
+    principals_all = set(principals or [])
+    for k, user in created_keys:
+        acct = _account_of_user(conn, k)
+        if user and acct:
+            principals_all.add(f"arn:aws:iam::{acct}:user/{user}")
+    inc = Incident(
+        id=iid, root_access_key=root, access_keys=sorted(set(keys)),
+        principals=sorted(principals_all), accounts=sorted(set(accounts or [])),
+        source_ips=list(ips or []), user_agents=list(uas or []),
+        stages=order_stages(stages_set), techniques=sorted(techniques),
+        first_seen=first, last_seen=last, event_count=int(n_all),
+        attacker_events=int(n_att or 0), shared_events=int(n_shared or 0), buckets=buckets,
+        alerts=_incident_alerts(conn, iid), created_keys=created_keys,
+        assumed_roles=list(roles or []), legitimate_ips_of_root=legit_ips,
+        evidence_reasons=sorted({r for k in keys for r in verdicts[k].evidence}),
+    )
+    inc.severity = severity_of(stages_set, validator=validator)
+    confs = [verdicts[k].confidence for k in keys if verdicts[k].confidence]
+    stage_bonus = min(0.15, 0.03 * len(stages_set))
+    inc.confidence = round(min(0.99, (confs[0] if confs else 0.5) + stage_bonus), 2)
+    inc.ongoing = _ongoing(conn, last)
+    inc.title = title_of(inc)
+    inc.recommended_actions = actions_of(inc, root_has_legitimate_use=bool(legit_ips)
+                                         or root_v.baseline_events > 0)
+    return inc
+
+
+def _buckets(conn: duckdb.DuckDBPyConnection, iid: str, tenants: dict[str, str]
+             ) -> list[Bucket]:
+    """Objects and bytes read by the attacker, per bucket: successful GetObject only, each
+    event once; a data event delivered to two accounts counts in the bucket owner's."""
+    rows = conn.execute("""
+        WITH g AS (
+            SELECT *, list_filter(json_extract_string(resources, '$[*].accountId'),
+                                  lambda x: x IS NOT NULL)[1] AS owner
+            FROM att_events
+            WHERE incident = ? AND attribution = 'attacker' AND event_name = 'GetObject'
+              AND error_code IS NULL AND bucket IS NOT NULL
+        ), one AS (
+            SELECT * FROM g QUALIFY row_number() OVER (
+                PARTITION BY coalesce(shared_event_id, event_id)
+                ORDER BY (owner IS NOT NULL AND owner = account) DESC, event_id) = 1
+        )
+        SELECT bucket, account, count(DISTINCT object_key), count(*),
+               coalesce(sum(bytes_out), 0), min(event_time), max(event_time)
+        FROM one GROUP BY bucket, account ORDER BY 5 DESC, 1
+    """, [iid]).fetchall()
+    return [Bucket(b, a, int(o), int(n), int(by), tenants.get(b), f, la)
+            for b, a, o, n, by, f, la in rows]
+
+
+def _incident_alerts(conn: duckdb.DuckDBPyConnection, iid: str) -> list[dict[str, Any]]:
+    """Per rule: how many of the incident's events it flagged, and which."""
+    rows = conn.execute("""
+        SELECT ae.rule_id, list(DISTINCT ae.event_id ORDER BY ae.event_id)
+        FROM alert_events ae JOIN att a USING (event_id)
+        WHERE a.incident = ? GROUP BY ae.rule_id ORDER BY 1
+    """, [iid]).fetchall()
+    return [{"rule_id": r, "count": len(e), "event_ids": list(e)} for r, e in rows]
+
+
+def _link_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> dict[int, str]:
+    rows = conn.execute("""
+        SELECT ae.alert_index, min(a.incident) FROM alert_events ae JOIN att a USING (event_id)
+        GROUP BY ae.alert_index
+    """).fetchall()
+    return {int(i): inc for i, inc in rows}
+
+
+def _legit_ips(conn: duckdb.DuckDBPyConnection, key: str, verdict: KeyVerdict) -> list[str]:
+    nets = [n for n, (lab, _) in verdict.labels.items() if lab == "legit"]
+    if not nets:
+        return []
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT source_ip FROM kev WHERE k = ? AND list_contains(?, net) "
+        "ORDER BY 1 LIMIT 20", [key, nets]).fetchall()]
+
+
+def _account_of_user(conn: duckdb.DuckDBPyConnection, created_key: str) -> str | None:
+    row = conn.execute("SELECT coalesce(account_id, account) FROM kev WHERE "
+                       "created_access_key_id = ? LIMIT 1", [created_key]).fetchone()
+    return row[0] if row else None
+
+
+def _ongoing(conn: duckdb.DuckDBPyConnection, last: Any) -> bool:
+    """Still going on when the attacker's last event is within an hour of the newest log."""
+    if last is None:
+        return False
+    (newest,) = conn.execute("SELECT max(event_time) FROM events").fetchone()
+    return newest is not None and (newest - last).total_seconds() < 3600

@@ -1,0 +1,207 @@
+"""`hunt`: ingest (when sources are given) + detect + correlate + report, in one go.
+
+The output folder is the contract of CONTRACT.md: `incidents.json`, `alerts.ndjson`,
+`evidence/<incident id>.ndjson`, `report.md` (and the other renderers as they exist). The
+incidents are also kept in the store (`<store>/incidents.json`) so `investigate` and
+`respond` can work from the store alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailhound.correlate import Correlation, Incident, correlate
+from trailhound.errors import StoreError, UsageError
+from trailhound.rules import DetectResult, detect, load_rules
+from trailhound.store.engine import Store
+from trailhound.store.ingest import IngestStats, ingest
+
+SCHEMA_VERSION = 1
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+EVIDENCE_FIELDS = (
+    "event_id", "event_time", "event_name", "event_source", "account", "region",
+    "access_key_id", "principal_arn", "source_ip", "user_agent", "error_code", "stage",
+    "bucket", "object_key", "bytes_out", "attribution", "attribution_reason",
+)
+
+
+@dataclass
+class HuntResult:
+    out: Path
+    store: Path
+    events_analysed: int
+    incidents: list[Incident]
+    detect: DetectResult
+    correlation: Correlation
+    ingest: IngestStats | None
+    timings: dict[str, float] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # per incident, for reports
+
+    def worst_severity(self) -> str | None:
+        ranks = [SEVERITY_ORDER.index(i.severity) for i in self.incidents]
+        return SEVERITY_ORDER[max(ranks)] if ranks else None
+
+
+def load_tenants(path: Path | None) -> dict[str, str]:
+    """Bucket -> tenant map, JSON or YAML (`{bucket: tenant}` or a list of pairs)."""
+    if path is None:
+        return {}
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read tenant map ({e.strerror})") from None
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path}: tenant map is not JSON or YAML ({e})") from None
+    if isinstance(data, dict):
+        return {str(k): str(v) for k, v in data.items()}
+    if isinstance(data, list):
+        out: dict[str, str] = {}
+        for item in data:
+            if isinstance(item, dict) and "bucket" in item and "tenant" in item:
+                out[str(item["bucket"])] = str(item["tenant"])
+        return out
+    raise UsageError(f"{path}: tenant map must map bucket names to tenants")
+
+
+def hunt(sources: list[str], out: Path, *, store: Path | None = None,
+         rule_paths: list[Path] | None = None, overrides: Path | None = None,
+         tenants: dict[str, str] | None = None, include_sigma: bool = True,
+         progress: Callable[[str], None] | None = None,
+         ingest_progress: Callable[[IngestStats], None] | None = None) -> HuntResult:
+    timings: dict[str, float] = {}
+    store_path = Path(store) if store else Path(out) / "store"
+    say = progress or (lambda _msg: None)
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{out}: cannot create output folder ({e.strerror})") from None
+    st = Store(store_path, create=bool(sources))
+    try:
+        stats = None
+        if sources:
+            say("ingest")
+            t = time.perf_counter()
+            stats = ingest(sources, st, progress=ingest_progress)
+            timings["ingest"] = time.perf_counter() - t
+        conn = st.connect()
+        (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        say("detect")
+        t = time.perf_counter()
+        ruleset = load_rules(rule_paths or [], include_sigma=include_sigma, overrides=overrides)
+        det = detect(conn, ruleset)
+        timings["detect"] = time.perf_counter() - t
+        say("correlate")
+        t = time.perf_counter()
+        corr = correlate(conn, det.alerts, tenants=tenants or {})
+        timings["correlate"] = time.perf_counter() - t
+        say("report")
+        t = time.perf_counter()
+        result = HuntResult(Path(out), store_path, int(events), corr.incidents, det, corr, stats,
+                            timings)
+        _write_outputs(result, conn, st)
+        timings["report"] = time.perf_counter() - t
+        conn.close()
+    finally:
+        st.close()
+    return result
+
+
+def incidents_document(result: HuntResult) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "events_analysed": result.events_analysed,
+        "incidents": [i.to_dict() for i in result.incidents],
+    }
+
+
+def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
+    out = result.out
+    doc = incidents_document(result)
+    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+    _atomic_write(out / "incidents.json", data)
+    _atomic_write(st.root / "incidents.json", data)
+    result.files.append(out / "incidents.json")
+
+    lines = []
+    for n, a in enumerate(result.detect.alerts):
+        d = a.to_dict()
+        d["incident_id"] = result.correlation.alert_incident.get(n)
+        lines.append(orjson.dumps(d))
+    _atomic_write(out / "alerts.ndjson", b"\n".join(lines) + (b"\n" if lines else b""))
+    result.files.append(out / "alerts.ndjson")
+
+    ev_dir = out / "evidence"
+    ev_dir.mkdir(exist_ok=True)
+    for inc in result.incidents:
+        rows = conn.execute("""
+            SELECT event_id, event_time, event_name, event_source, account, aws_region AS region,
+                   access_key_id, principal_arn, source_ip, user_agent, error_code, stage, bucket,
+                   object_key, bytes_out, attribution, reason AS attribution_reason
+            FROM (SELECT * FROM att_events WHERE incident = ?
+                  QUALIFY row_number() OVER (PARTITION BY event_id
+                      ORDER BY attribution = 'attacker' DESC) = 1)
+            ORDER BY event_time, event_id
+        """, [inc.id]).fetchall()
+        buf = bytearray()
+        for r in rows:
+            rec = dict(zip(EVIDENCE_FIELDS, r, strict=True))
+            rec["event_time"] = _iso(rec["event_time"])
+            if rec["attribution"] == "attacker":
+                rec["attribution_reason"] = rec["attribution_reason"]
+            buf += orjson.dumps(rec) + b"\n"
+        path = ev_dir / f"{inc.id}.ndjson"
+        _atomic_write(path, bytes(buf))
+        result.files.append(path)
+
+    from trailhound import investigate
+    from trailhound.report.markdown import render_markdown
+
+    investigate.save_attribution(conn, st.root)
+    for inc in result.incidents:
+        result.details[inc.id] = {
+            "milestones": investigate.milestones(conn, inc.id),
+            "daily": investigate.daily_activity(conn, inc.id),
+            "stages": investigate.stage_summary(conn, inc.id),
+        }
+    md = render_markdown(result)
+    _atomic_write(out / "report.md", md.encode())
+    result.files.append(out / "report.md")
+
+
+def load_incidents(store: Path) -> dict[str, Any]:
+    """The incidents document the last hunt kept in the store."""
+    path = Path(store) / "incidents.json"
+    if not path.exists():
+        raise StoreError("no incidents in this store yet (run `trailhound hunt` first)",
+                         location=str(store))
+    return orjson.loads(path.read_bytes())
+
+
+def _iso(t: Any) -> str | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

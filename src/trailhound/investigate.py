@@ -1,0 +1,129 @@
+"""Questions a responder asks of one incident, as queries over the store.
+
+Correlation leaves its per-event attribution in the session as `att_events`; a hunt also keeps
+it in the store (`attribution.parquet`) so these queries work later from the store alone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailhound.store.engine import sql_literal
+
+ATTRIBUTION_FILE = "attribution.parquet"
+
+
+def save_attribution(conn: duckdb.DuckDBPyConnection, store_root: Path) -> None:
+    """Keep (incident, event_id, attribution, reason) next to the events, atomically."""
+    table: pa.Table = conn.sql(
+        "SELECT DISTINCT incident, event_id, attribution, reason FROM att ORDER BY 1, 2"
+    ).to_arrow_table()
+    tmp = store_root / (ATTRIBUTION_FILE + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(store_root / ATTRIBUTION_FILE)
+
+
+def attach_attribution(conn: duckdb.DuckDBPyConnection, store_root: Path) -> bool:
+    """Define `att_events` from the store's saved attribution; False when there is none."""
+    path = store_root / ATTRIBUTION_FILE
+    if not path.exists():
+        return False
+    from trailhound.correlate.build import _STAGE_SQL
+    from trailhound.correlate.stages import technique_case_sql
+
+    conn.execute(f"""
+        CREATE OR REPLACE TEMP VIEW att_events AS
+        SELECT a.incident, a.attribution, a.reason, e.*, {_STAGE_SQL} AS stage,
+               {technique_case_sql()} AS technique
+        FROM read_parquet({sql_literal(str(path))}) a JOIN events e USING (event_id)
+    """)
+    return True
+
+
+def milestones(conn: duckdb.DuckDBPyConnection, incident_id: str, *, limit: int = 60
+               ) -> list[dict[str, Any]]:
+    """The moments a timeline needs: first and last attacker activity, the first event of each
+    stage, every key created and role assumed, every logging change, first use of each key."""
+    rows = conn.execute("""
+        WITH a AS (SELECT * FROM att_events WHERE incident = ? AND attribution = 'attacker'),
+        marks AS (
+            SELECT event_time, 'first attacker activity' AS what, * EXCLUDE (event_time)
+            FROM a QUALIFY row_number() OVER (ORDER BY event_time, event_id) = 1
+            UNION ALL
+            SELECT event_time, 'first ' || stage, * EXCLUDE (event_time) FROM a
+            WHERE stage IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY stage ORDER BY event_time, event_id) = 1
+            UNION ALL
+            SELECT event_time, 'first use of key', * EXCLUDE (event_time) FROM a
+            WHERE access_key_id IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY access_key_id ORDER BY event_time,
+                                       event_id) = 1
+            UNION ALL
+            SELECT event_time, 'access key created', * EXCLUDE (event_time) FROM a
+            WHERE created_access_key_id IS NOT NULL AND error_code IS NULL
+            UNION ALL
+            SELECT event_time, 'role assumed', * EXCLUDE (event_time) FROM a
+            WHERE assumed_role_arn IS NOT NULL AND error_code IS NULL
+            UNION ALL
+            SELECT event_time, 'defense evasion', * EXCLUDE (event_time) FROM a
+            WHERE stage = 'defense-evasion'
+            UNION ALL
+            SELECT event_time, 'last attacker activity', * EXCLUDE (event_time) FROM a
+            QUALIFY row_number() OVER (ORDER BY event_time DESC, event_id DESC) = 1
+        )
+        SELECT event_time, list(DISTINCT what ORDER BY what), any_value(event_name),
+               any_value(access_key_id), any_value(source_ip), any_value(user_agent),
+               any_value(account), any_value(target_user), any_value(created_access_key_id),
+               any_value(assumed_role_arn), any_value(error_code), any_value(stage), event_id
+        FROM marks GROUP BY event_time, event_id ORDER BY event_time, event_id LIMIT ?
+    """, [incident_id, limit]).fetchall()
+    keys = ("time", "what", "event_name", "access_key_id", "source_ip", "user_agent", "account",
+            "target_user", "created_access_key_id", "assumed_role_arn", "error_code", "stage",
+            "event_id")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def daily_activity(conn: duckdb.DuckDBPyConnection, incident_id: str) -> list[dict[str, Any]]:
+    """Per day: attacker events, shared events, objects and bytes read by the attacker."""
+    rows = conn.execute("""
+        SELECT CAST(event_time AS DATE) AS day,
+               count(*) FILTER (attribution = 'attacker'),
+               count(*) FILTER (attribution = 'shared'),
+               count(DISTINCT bucket || '/' || object_key) FILTER (
+                   attribution = 'attacker' AND event_name = 'GetObject' AND error_code IS NULL),
+               coalesce(sum(bytes_out) FILTER (
+                   attribution = 'attacker' AND event_name = 'GetObject' AND error_code IS NULL),
+                   0),
+               list(DISTINCT stage ORDER BY stage) FILTER (attribution = 'attacker'
+                                                           AND stage IS NOT NULL)
+        FROM att_events WHERE incident = ? GROUP BY day ORDER BY day
+    """, [incident_id]).fetchall()
+    return [{"day": d, "attacker_events": int(a), "shared_events": int(s), "objects": int(o),
+             "bytes_out": int(b), "stages": list(st or [])} for d, a, s, o, b, st in rows]
+
+
+def iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def stage_summary(conn: duckdb.DuckDBPyConnection, incident_id: str
+                  ) -> dict[str, list[tuple[str, str | None, int, int]]]:
+    """stage -> [(API, technique, attacker calls, of which failed)], most used first."""
+    rows = conn.execute("""
+        SELECT stage, event_source || ':' || event_name, any_value(technique), count(*),
+               count(*) FILTER (error_code IS NOT NULL)
+        FROM att_events WHERE incident = ? AND attribution = 'attacker' AND stage IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
+    """, [incident_id]).fetchall()
+    out: dict[str, list[tuple[str, str | None, int, int]]] = {}
+    for stage, api, tech, n, failed in rows:
+        out.setdefault(stage, []).append((api, tech, int(n), int(failed)))
+    return out
