@@ -16,7 +16,11 @@ the entity's own history.
         - apis >= 20
         - denials >= 5
         - bytes > 10 x baseline          # 10x the entity's median over its earlier windows
-      baseline: {lookback: 14d, min_windows: 5}
+      baseline: {lookback: 14d, min_windows: 5, without_history: skip}
+                                         # without_history: skip (default) leaves entities
+                                         # with fewer than min_windows earlier windows alone;
+                                         # fire judges them on the fixed bounds only (a key
+                                         # created an hour ago has no normal to exceed)
 
 Every `select` event of a window that meets `when` is evidence.
 """
@@ -84,6 +88,8 @@ def validate(spec: dict[str, Any]) -> list[str]:
             errors.append("threshold.baseline: required when a condition uses `x baseline`")
         else:
             check_duration(errors, b, "lookback")
+            check(errors, b.get("without_history", "skip") in ("skip", "fire"),
+                  "threshold.baseline.without_history: skip or fire")
     return errors
 
 
@@ -121,6 +127,7 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
     b = p.get("baseline") or {}
     lookback = seconds(b["lookback"]) if uses_baseline else 0
     min_windows = int(b.get("min_windows", 5))
+    fire_new = b.get("without_history", "skip") == "fire"
     cols: list[str] = []
     aggs: list[str] = []
     for name, m in p["metrics"].items():
@@ -140,8 +147,10 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
     preds = []
     for metric, op, num, vs in conds:
         if vs:
-            preds.append(f"b_{metric} IS NOT NULL AND n_hist >= {min_windows} "
-                         f"AND {metric} {op} {num!r} * b_{metric}")
+            judged = (f"(b_{metric} IS NOT NULL AND n_hist >= {min_windows} "
+                      f"AND {metric} {op} {num!r} * b_{metric})")
+            preds.append(f"{judged} OR coalesce(n_hist, 0) < {min_windows}" if fire_new
+                         else judged)
         else:
             preds.append(f"{metric} {op} {num!r}")
     return f"""WITH base AS (
