@@ -356,6 +356,88 @@ def demo(
     render_demo_truth(out, result, sim / "truth.json")
 
 
+RESPOND_EXECUTION_FAILED = 3
+
+
+@app.command()
+def respond(
+    store: Annotated[Path, typer.Option("--store", help="Store folder a hunt wrote to.")],
+    incident: Annotated[str, typer.Option(
+        "--incident", help="Incident id from incidents.json (a unique prefix is enough).")],
+    execute: Annotated[bool, typer.Option(
+        "--execute", help="Perform the automatic steps on AWS (default: only print the plan; "
+        "no AWS client is created).")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="With --execute: do not ask for confirmation (needed without a "
+        "terminal).")] = False,
+    fmt: Annotated[TableOrJson, typer.Option("--format", help="table or json.")
+                   ] = TableOrJson.table,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="AWS named profile (default: boto3's credential chain).")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region for STS.")
+                      ] = None,
+    endpoint_url: Annotated[str | None, typer.Option(
+        "--endpoint-url", help="Send AWS calls to this URL (a test endpoint, a VPC "
+        "endpoint).")] = None,
+) -> None:
+    """Containment plan for one incident: ordered steps with the exact AWS call, what each
+    breaks for legitimate users, and how to undo it. Changes AWS only with --execute, step by
+    step, idempotently, logging every call to <store>/actions/<incident>.ndjson.
+
+    Exit codes: 0 the plan was printed, or --execute finished every automatic step;
+    2 usage or input error (unknown incident, no store, --execute without --yes off a
+    terminal, confirmation declined); 3 --execute did not finish: a step failed (the message
+    names it and what remains; re-run to resume) or steps need credentials of another
+    account."""
+    from trailhound.errors import RespondError
+    from trailhound.respond import ActionLog, AwsOptions, apply_log, plan_for
+    from trailhound.respond import execute as run_execute
+    from trailhound.respond.render import execution_summary, plan_json, plan_table
+
+    plan = plan_for(store, incident)
+    if not execute:
+        if fmt is TableOrJson.json:
+            plan_json(plan)
+        else:
+            plan_table(out, plan)
+        return
+    todo = plan.remaining
+    if not yes and todo:
+        if not sys.stdin.isatty():
+            raise UsageError("--execute changes AWS: confirm on a terminal, or pass --yes")
+        plan_table(err, plan, executed=True)
+        irreversible = sum(1 for s in todo if s.irreversible)
+        if not typer.confirm(f"Perform {len(todo)} step(s) on AWS"
+                             + (f", {irreversible} of them irreversible" if irreversible
+                                else "") + "?", default=False, err=True):
+            raise RespondError("not confirmed: nothing was changed")
+    log = ActionLog.for_incident(store.absolute(), plan.incident_id)
+
+    def progress(step, rep) -> None:  # type: ignore[no-untyped-def]
+        if fmt is not TableOrJson.json:
+            err.print(f"{safe(rep.result)}: {safe(step.id)}", markup=False)
+
+    result = run_execute(plan, log, AwsOptions(profile, region, endpoint_url),
+                         on_step=progress)
+    apply_log(plan, log)
+    if fmt is TableOrJson.json:
+        plan_json(plan, result)
+    else:
+        plan_table(out, plan, executed=True)
+        execution_summary(out, result)
+    if result.complete:
+        return
+    if result.failed is not None:
+        reason = f"step {result.failed.id} failed: {result.failed.detail}"
+    else:
+        accounts = sorted({s.account or "?" for s in result.remaining})
+        reason = "steps need credentials for account(s) " + ", ".join(accounts)
+    left = ", ".join(s.id for s in result.remaining) or "none"
+    sys.stderr.write(f"trailhound: error: {safe(reason)}; remaining: {safe(left)} "
+                     f"(action log: {safe(str(log.path))}; re-run to resume)\n")
+    raise typer.Exit(RESPOND_EXECUTION_FAILED)
+
+
 rules_app = typer.Typer(name="rules", help="The rule catalogue: list, self-test, lint, export.",
                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")
