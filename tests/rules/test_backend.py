@@ -153,3 +153,24 @@ def test_not_survives_transpilation():
     for d in ("spark", "trino", "athena"):
         out = sqlglot.transpile(f"SELECT 1 FROM events WHERE {where}", read="duckdb", write=d)[0]
         assert "COALESCE" in out.upper()
+
+
+@pytest.mark.parametrize(("pattern", "literal"), [
+    (".+:assumed-role/aws:.+", ":assumed-role/aws:"),
+    ("ab?cdef", "cdef"),
+    ("a|b", None),
+    ("(?i)TERRAFORM", None),
+    ("x[0-9]+abc", None),
+])
+def test_regex_prefilter_literal_is_required(pattern, literal):
+    from trailhound.rules.sigma_backend import required_literal
+
+    assert required_literal(pattern) == literal
+
+
+def test_regex_with_prefilter_still_matches_exactly():
+    recs = [rec("a", userIdentity={"type": "AssumedRole", "accessKeyId": "ASIA1",
+                                   "arn": "arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1"}),
+            rec("b", userIdentity={"type": "AssumedRole", "accessKeyId": "ASIA2",
+                                   "arn": ":assumed-role/aws:"})]
+    assert matches({"userIdentity.arn|re": ".+:assumed-role/aws:.+"}, recs) == ["a"]

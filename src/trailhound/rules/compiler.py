@@ -28,7 +28,10 @@ def hits_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
 
 
 def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
-    """One row per alert: rule x entity x window (or per finding, for aggregate kinds)."""
+    """One row per alert: rule x entity x window (or per finding, for aggregate kinds).
+
+    Every kind returns each evidence event once, so plain count(*) and list() suffice (a
+    DISTINCT over the 800 k hits of a noisy rule costs more than the rule itself)."""
     w = int(rule.window_seconds)
     return f"""WITH hits AS (
 {hits_sql(rule, tr)}
@@ -38,9 +41,9 @@ def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
     FROM hits
 )
 SELECT entity, bucket,
-       count(DISTINCT event_id) AS n,
+       count(*) AS n,
        min(event_time) AS first_time, max(event_time) AS last_time,
-       list(DISTINCT event_id ORDER BY event_id) AS event_ids,
+       list(event_id ORDER BY event_id) AS event_ids,
        arg_min(access_key_id, event_time) AS access_key_id,
        arg_min(principal_arn, event_time) AS principal_arn,
        arg_min(source_ip, event_time) AS source_ip,

@@ -110,6 +110,31 @@ def match_sql(field: str, s: SigmaString, *, cased: bool = False) -> str:
     return f"{field} {op} {sql_str(pattern)} ESCAPE '\\'"
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9:/@_\- ]")
+
+
+def required_literal(pattern: str) -> str | None:
+    """A piece of text every match of `pattern` must contain, if one is easy to prove.
+
+    Only for patterns without alternation, groups, classes or escapes: then each run of plain
+    characters is required, except a last character followed by `?`, `*` or `{` (optional).
+    DuckDB checks `contains(f, lit)` far faster than it runs RE2, so it goes first."""
+    if any(c in pattern for c in "|()[]\\") or pattern.startswith("(?"):
+        return None
+    best, run = "", ""
+    for i, ch in enumerate(pattern):
+        nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
+        if _PLAIN.match(ch) and nxt not in ("?", "*", "{"):
+            run += ch
+            continue
+        if len(run) > len(best):
+            best = run
+        run = ""
+    if len(run) > len(best):
+        best = run
+    return best if len(best) >= 3 else None
+
+
 def _regex(r: SigmaRegularExpression) -> str:
     flags = {
         SigmaRegularExpressionFlag.IGNORECASE: "i",
@@ -217,7 +242,10 @@ class DuckDBBackend(TextQueryBackend):
         assert isinstance(cond.value, SigmaRegularExpression)
         pat = _regex(cond.value)
         _check_re2(pat)
-        return f"regexp_matches({self.text_field(cond.field)}, {sql_str(pat)})"
+        f = self.text_field(cond.field)
+        lit = required_literal(pat)
+        pre = f"contains({f}, {sql_str(lit)}) AND " if lit else ""
+        return f"({pre}regexp_matches({f}, {sql_str(pat)}))"
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
