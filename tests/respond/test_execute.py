@@ -3,6 +3,7 @@ log, and a resumed run after a failure injected on the wire."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,25 @@ def test_a_vanished_user_fails_with_what_remains(cli, corpus, store, aws_env, mi
     assert code == 3
     assert "NoSuchEntity" in err and "quarantine-user:arn:aws:iam::" in err
     assert _status(aws_env, "svc-cicd")[keys["root"]] == "Inactive"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_asks_on_a_terminal_and_does_nothing_when_declined(cli, corpus, store, aws_env,
+                                                            monkeypatch) -> None:
+    keys = _setup_incident_iam(aws_env, corpus)
+    inc = corpus.incident["id"]
+    args = ("respond", "--store", str(store), "--incident", inc, "--execute",
+            "--endpoint-url", aws_env)
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    code, _, err = cli(*args)
+    assert code == 2 and "not confirmed" in err and "irreversible" in err
+    assert not (store / "actions").exists()
+    assert _status(aws_env, "svc-cicd")[keys["root"]] == "Active"
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    code, _, err = cli(*args)
+    assert code == 0, err
+    _assert_contained(aws_env, corpus, keys)
