@@ -22,6 +22,9 @@ class Corpus:
     out: Path
     truth: dict[str, Any]
     incident: dict[str, Any]
+    ci_user: str  # owner of the stolen key (from the logs, not from respond)
+    created_key: str  # the key the attacker created
+    target_user: str  # the user the attacker created it for
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +39,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     doc = load_incidents(base / "store")
     root = truth["attack"]["root_access_key"]
     inc = next(i for i in doc["incidents"] if i["root_access_key"] == root)
-    return Corpus(base / "store", base / "out", truth, inc)
+    created = next(k for k in truth["attack"]["access_keys"] if k.startswith("AKIA")
+                   and k != root)
+    from trailhound.store.engine import Store
+
+    conn = Store(base / "store").connect()
+    (ci_user,) = conn.execute("SELECT any_value(user_name) FROM events WHERE access_key_id = ?",
+                              [root]).fetchone()
+    (target,) = conn.execute("SELECT any_value(target_user) FROM events WHERE "
+                             "created_access_key_id = ?", [created]).fetchone()
+    conn.close()
+    return Corpus(base / "store", base / "out", truth, inc, ci_user, created, target)
 
 
 @pytest.fixture

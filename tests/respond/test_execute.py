@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from respond.moto_iam import FailOnce, create_key, iam
 from trailhound.respond import ActionLog, AwsOptions, execute
@@ -21,16 +20,14 @@ def _setup_incident_iam(url: str, corpus: Any) -> dict[str, str]:
     """IAM as it was when the incident was found: the CI user with the stolen key (and a
     second, legitimate-only key), the user the attacker gave a key, with its own old key."""
     client = iam(url)
-    attack = corpus.truth["attack"]
-    root = attack["root_access_key"]
-    created = next(k for k in attack["access_keys"] if k != root)
-    for user in ("svc-cicd", "deploy-legacy"):
+    ci, target = corpus.ci_user, corpus.target_user
+    for user in (ci, target):
         client.create_user(UserName=user)
     keys = {
-        "root": create_key(url, "svc-cicd", root),
-        "ci_spare": create_key(url, "svc-cicd"),
-        "legacy_own": create_key(url, "deploy-legacy"),
-        "created": create_key(url, "deploy-legacy", created),
+        "root": create_key(url, ci, corpus.truth["attack"]["root_access_key"]),
+        "ci_spare": create_key(url, ci),
+        "legacy_own": create_key(url, target),
+        "created": create_key(url, target, corpus.created_key),
     }
     client.create_user(UserName="bystander")
     keys["bystander"] = create_key(url, "bystander")
@@ -53,14 +50,14 @@ def _ops(entries: list[dict], op: str) -> list[dict]:
 
 def _assert_contained(url: str, corpus: Any, keys: dict[str, str]) -> None:
     inc = corpus.incident["id"]
-    ci = _status(url, "svc-cicd")
+    ci = _status(url, corpus.ci_user)
     assert ci[keys["root"]] == "Inactive"
     assert ci[keys["ci_spare"]] == "Active"  # the plan never named it
-    legacy = _status(url, "deploy-legacy")
+    legacy = _status(url, corpus.target_user)
     assert keys["created"] not in legacy  # deleted after evidence and deactivation
     assert legacy[keys["legacy_own"]] == "Active"
     assert _status(url, "bystander")[keys["bystander"]] == "Active"
-    for user in ("svc-cicd", "deploy-legacy"):
+    for user in (corpus.ci_user, corpus.target_user):
         pol = iam(url).get_user_policy(UserName=user, PolicyName=f"trailhound-quarantine-{inc}")
         stmt = pol["PolicyDocument"]["Statement"][0]
         assert (stmt["Effect"], stmt["Action"], stmt["Resource"]) == ("Deny", "*", "*")
@@ -132,8 +129,8 @@ def test_resumes_after_a_failure_injected_on_the_wire(cli, corpus, store, aws_en
         assert "quarantine-user:" in line and "AccessDenied" in line
         assert "remaining:" in line and f"delete-access-key:{keys['created']}" in line
         # Stopped at the failure: keys are off, nothing after it ran, nothing deleted.
-        assert _status(aws_env, "svc-cicd")[keys["root"]] == "Inactive"
-        assert _status(aws_env, "deploy-legacy")[keys["created"]] == "Inactive"
+        assert _status(aws_env, corpus.ci_user)[keys["root"]] == "Inactive"
+        assert _status(aws_env, corpus.target_user)[keys["created"]] == "Inactive"
         first = _log(store, inc)
         failed = [e for e in first if e["kind"] == "step" and e["result"] == "failed"]
         assert len(failed) == 1 and "AccessDenied" in failed[0]["detail"]
@@ -208,12 +205,12 @@ def test_revokes_role_sessions_once_and_skips_other_accounts(store, aws_env, cor
     assert doc2 == doc
 
 
-@pytest.mark.parametrize("missing", ["deploy-legacy"])
-def test_a_vanished_user_fails_with_what_remains(cli, corpus, store, aws_env, missing) -> None:
+def test_a_vanished_user_fails_with_what_remains(cli, corpus, store, aws_env) -> None:
     """The attacker's key's owner is gone (deleted by someone mid-incident): the step fails
     clearly, exit 3, and the log holds IAM's answer."""
     keys = _setup_incident_iam(aws_env, corpus)
     client = iam(aws_env)
+    missing = corpus.target_user
     for k in (keys["created"], keys["legacy_own"]):
         client.delete_access_key(UserName=missing, AccessKeyId=k)
     client.delete_user(UserName=missing)
@@ -223,7 +220,7 @@ def test_a_vanished_user_fails_with_what_remains(cli, corpus, store, aws_env, mi
     # that no longer exists fails with NoSuchEntity and names what remains.
     assert code == 3
     assert "NoSuchEntity" in err and "quarantine-user:arn:aws:iam::" in err
-    assert _status(aws_env, "svc-cicd")[keys["root"]] == "Inactive"
+    assert _status(aws_env, corpus.ci_user)[keys["root"]] == "Inactive"
 
 
 class _Terminal(io.StringIO):
@@ -241,7 +238,7 @@ def test_asks_on_a_terminal_and_does_nothing_when_declined(cli, corpus, store, a
     code, _, err = cli(*args)
     assert code == 2 and "not confirmed" in err and "irreversible" in err
     assert not (store / "actions").exists()
-    assert _status(aws_env, "svc-cicd")[keys["root"]] == "Active"
+    assert _status(aws_env, corpus.ci_user)[keys["root"]] == "Active"
     monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
     code, _, err = cli(*args)
     assert code == 0, err

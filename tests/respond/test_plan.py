@@ -46,7 +46,7 @@ def test_says_what_deactivating_the_shared_ci_key_breaks(cli, corpus) -> None:
     doc = _plan_json(cli, corpus.store, corpus.incident["id"])
     step = next(s for s in doc["steps"] if s["id"] == f"deactivate-access-key:{root}")
     assert step["api_calls"] == [{"service": "iam", "operation": "UpdateAccessKey", "params": {
-        "UserName": "svc-cicd", "AccessKeyId": root, "Status": "Inactive"}}]
+        "UserName": corpus.ci_user, "AccessKeyId": root, "Status": "Inactive"}}]
     blast = step["blast_radius"]
     assert "GitHub Actions" in blast and "rotate CI to a new credential" in blast
     runners = set(corpus.truth["attack"]["legitimate_ips_of_stolen_key"])
@@ -73,7 +73,8 @@ def test_order_evidence_first_delete_last_and_irreversible(corpus) -> None:
         assert f"deactivate-access-key:{key}" in delete.requires
         assert any(r.startswith("preserve-evidence:") for r in delete.requires)
     quarantine = [s for s in plan.steps if s.action == "attach-deny-all-policy"]
-    assert {s.target.rsplit("/", 1)[-1] for s in quarantine} == {"svc-cicd", "deploy-legacy"}
+    assert {s.target.rsplit("/", 1)[-1] for s in quarantine} == {corpus.ci_user,
+                                                                 corpus.target_user}
     assert all(s.calls[0].operation == "PutUserPolicy" and s.calls[0].params["PolicyName"]
                == f"trailhound-quarantine-{plan.incident_id}" for s in quarantine)
     ips = plan.step(f"block-source-ips:{plan.incident_id}")
