@@ -88,10 +88,6 @@ def _theft_time(org: Org, rng: random.Random) -> int:
     return org.t0 + day * 86400 + rng.randint(6 * 3600, 20 * 3600)
 
 
-def _days_left(org: Org, t: int) -> int:
-    return max(1, (org.end - t) // 86400)
-
-
 def _targets(ctx: Ctx, rng: random.Random, n: int, prefer: tuple[str, ...]) -> list[Bucket]:
     pool = [b for b in ctx.org.tenant_buckets if b.kind in prefer] or ctx.org.tenant_buckets
     others = [b for b in ctx.org.tenant_buckets if b not in pool]
@@ -308,9 +304,9 @@ def _quiet(ctx: Ctx, rng: random.Random, a: Attack) -> None:
     buckets = _targets(ctx, rng, rng.randint(3, 6), ("mail", "docs"))
     t = _list_buckets(ctx, a, rng, t + rng.randint(600, 3600), newid, acct, ips[1], target_ua,
                       buckets)
-    days = _days_left(org, t)
-    n = rng.randint(150, 400) * days
     end = org.end - 4 * 3600
+    days = max(1, round((end - t - 3600) / 86400))
+    n = rng.randint(150, 400) * days
     _exfil(ctx, a, rng, t + 3600, end, [(newid, target_ua)], ips, buckets, n, (6, 12),
            hours=(8, 18))
     # Cleanup: the created key is deleted with the stolen one.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,7 @@ def _init_worker(params: tuple[int, str, date, int, int], out: str, level: int) 
 def _unit(task: tuple[int, list[tuple[int, dict, bool]], str | None]) -> dict[str, Any]:
     """Produce and write one hour; return counts and what the stolen key legitimately did."""
     i, scripted, root_key = task
+    cpu0 = time.process_time()
     ctx: Ctx = _STATE["ctx"]
     org = ctx.org
     hour_t = org.t0 + i * 3600
@@ -86,7 +88,7 @@ def _unit(task: tuple[int, list[tuple[int, dict, bool]], str | None]) -> dict[st
                         level=_STATE["level"])
     return {"records": st.records, "deliveries": st.deliveries, "files": st.files,
             "bytes": st.bytes_written, "raw": st.raw_bytes, "dups": st.duplicate_ids,
-            "ips": sorted(ips), "uas": sorted(uas)}
+            "ips": sorted(ips), "uas": sorted(uas), "cpu": time.process_time() - cpu0}
 
 
 def _check(out: Path, scenario: str, days: int, events_per_day: int, seed: int,
@@ -177,7 +179,7 @@ def generate(out: Path, *, scenario: str = "full", days: int = 7,
         duplicate_event_ids=[d for r in results for d in r["dups"]],
         tenants=tenants, attack=attack_json, lookalikes=look_labels,
         files=sum(r["files"] for r in results), bytes_written=sum(r["bytes"] for r in results),
-        raw_bytes=sum(r["raw"] for r in results))
+        raw_bytes=sum(r["raw"] for r in results), cpu_seconds=sum(r["cpu"] for r in results))
     (out / "truth.json").write_bytes(orjson.dumps(truth.as_dict(), option=orjson.OPT_INDENT_2))
     (out / "tenants.json").write_bytes(orjson.dumps(tenants, option=orjson.OPT_INDENT_2
                                                     | orjson.OPT_SORT_KEYS))

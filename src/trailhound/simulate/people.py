@@ -126,7 +126,7 @@ def sign_in(org: Org, p: Person, d: Day, day: int, rng: random.Random,
     out.append((t + 11, R.management(
         t + 11, rng, ident, "signin.amazonaws.com", "ConsoleLogin", "us-east-1", acct, d.ip,
         bua, read_only=False, event_type="AwsConsoleSignIn", resp={"ConsoleLogin": "Success"},
-        additional={"MobileVersion": "No", "MFAUsed": "No"}, tls_on=True, console=True)))
+        additional={"MobileVersion": "No", "MFAUsed": "No"})))
 
 
 def work(org: Org, p: Person, d: Day, day: int, lo: int, hi: int, n: int,

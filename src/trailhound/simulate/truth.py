@@ -40,10 +40,11 @@ class Truth:
     files: int = field(default=0, compare=False)
     bytes_written: int = field(default=0, compare=False)
     raw_bytes: int = field(default=0, compare=False)
+    cpu_seconds: float = field(default=0.0, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("files", "bytes_written", "raw_bytes"):
+        for k in ("files", "bytes_written", "raw_bytes", "cpu_seconds"):
             d.pop(k)
         order = ["schema_version", "scenario", "seed", "start", "end", "accounts",
                  "events_total", "deliveries_total", "duplicate_event_ids", "tenants", "attack",

@@ -4,11 +4,10 @@
         <account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<16 alnum>.json.gz
 
 holds one gzip'd single-line `{"Records":[...]}` per account, region and ~5-minute window.
-As in real
-deliveries, records inside a file are only roughly in time order, a few arrive late in a later
-file, and a small share is delivered twice (same record, later file). Each hour also gets a
-`CloudTrail-Digest` file per account and region listing the log files and their SHA-256, which
-readers must skip.
+As in real deliveries, records inside a file are only roughly in time order, a few arrive late
+in a later file, and a small share is delivered twice (same record, later file). Each hour
+also gets a `CloudTrail-Digest` file per account and region listing the log files and their
+SHA-256, which readers must skip.
 
 The writer's choices (delays, duplicates, file-name suffixes) come from a generator seeded for
 the unit of work, so output is byte-identical whatever process writes it. gzip headers carry
@@ -100,12 +99,15 @@ def deliver(out: Path, events: list[tuple[int, Record]], rng: random.Random, *,
         rel = log_path(acct, region, delivered, _suffix(rng))
         raw = orjson.dumps({"Records": recs})
         data = _gzip(raw, level)
-        path = out / rel
-        d = str(path.parent)
+        d, _, _ = rel.rpartition("/")
         if d not in made:
-            os.makedirs(d, exist_ok=True)
+            os.makedirs(os.path.join(out, d), exist_ok=True)
             made.add(d)
-        path.write_bytes(data)
+        fd = os.open(os.path.join(out, rel), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         st.files += 1
         st.deliveries += len(recs)
         st.bytes_written += len(data)
