@@ -205,6 +205,34 @@ def test_revokes_role_sessions_once_and_skips_other_accounts(store, aws_env, cor
     assert doc2 == doc
 
 
+def test_a_revoke_policy_already_set_later_by_the_console_is_kept(store, aws_env,
+                                                                 corpus) -> None:
+    acct = corpus.incident["accounts"][0]
+    role = f"arn:aws:iam::{acct}:role/backup-restore"
+    client = iam(aws_env)
+    client.create_role(RoleName="backup-restore", AssumeRolePolicyDocument="{}")
+    console = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2099-01-01T00:00:00.000Z"}}}]}
+    client.put_role_policy(RoleName="backup-restore", PolicyName=REVOKE_POLICY_NAME,
+                           PolicyDocument=orjson.dumps(console).decode())
+    none = LegitUse()
+    facts = Facts(keys=[KeyFacts("ASIAAAAAAAAAAAAAAAA1", "session", acct, None, role, None,
+                                 None, none)], roles={role: none},
+                  role_sessions={role: ["ASIAAAAAAAAAAAAAAAA1"]}, users_other_keys={},
+                  user_legit={}, bucket_changes=[], trail_prefixes={}, data_end=None)
+    inc = {"id": "INC-ROLETEST0002", "accounts": [acct], "first_seen": None}
+    log = ActionLog.for_incident(store, inc["id"])
+    res = execute(build(inc, facts), log, AwsOptions(endpoint_url=aws_env))
+    assert res.complete
+    assert {r.id: r.result for r in res.reports}[f"revoke-role-sessions:{role}"] == \
+        "already-done"
+    assert not [e for e in log.entries() if e["kind"] == "call"
+                and e["request"]["operation"] == "PutRolePolicy"]
+    assert client.get_role_policy(RoleName="backup-restore", PolicyName=REVOKE_POLICY_NAME
+                                  )["PolicyDocument"] == console
+
+
 def test_a_vanished_user_fails_with_what_remains(cli, corpus, store, aws_env) -> None:
     """The attacker's key's owner is gone (deleted by someone mid-incident): the step fails
     clearly, exit 3, and the log holds IAM's answer."""

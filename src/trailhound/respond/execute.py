@@ -205,7 +205,7 @@ class _Run:
                                       {"RoleName": role, "PolicyName": REVOKE_POLICY_NAME}),
                         missing_ok=True)
         have = _token_time((cur or {}).get("PolicyDocument"))
-        if have and have >= before:
+        if have and _instant(have) >= _instant(before):
             return "already-done", f"{REVOKE_POLICY_NAME} denies tokens issued before {have}"
         self.call(step, ApiCall("iam", "PutRolePolicy", {
             "RoleName": role, "PolicyName": REVOKE_POLICY_NAME,
@@ -327,6 +327,15 @@ def _token_time(doc: Any) -> str | None:
             if isinstance(t, str):
                 return t
     return None
+
+
+def _instant(text: str) -> datetime:
+    """An ISO-8601 time as written in policies (`...Z`, with or without fractions)."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _snake(op: str) -> str:
