@@ -50,7 +50,8 @@ class NetUse:
     validator: bool = False
     taxonomy_stages: set[str] = field(default_factory=set)
     org_known: int = 0  # events by other identities from this network before this entity
-    alert_rules: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    # rule id -> (severity rank, stage, first alerted event, distinct days alerted)
+    alert_rules: dict[str, tuple[int, str | None, datetime, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,11 +79,12 @@ def key_network_usage(conn: duckdb.DuckDBPyConnection, keys_table: str
                                             taxonomy_stages={s for s in stages if s})
     alerts = conn.execute("""
         SELECT kev.k, kev.net, a.rule_id, min(kev.event_time), max(a.rank), any_value(a.stage),
-               bool_or(a.validator OR list_contains(?, kev.uaf))
+               bool_or(a.validator OR list_contains(?, kev.uaf)),
+               count(DISTINCT CAST(kev.event_time AS DATE))
         FROM kev JOIN alert_events a USING (event_id)
         GROUP BY kev.k, kev.net, a.rule_id
     """, [sorted(VALIDATOR_FAMILIES)]).fetchall()
-    for k, net, rule, first_alert, rank, stage, validator in alerts:
+    for k, net, rule, first_alert, rank, stage, validator, days in alerts:
         use = out.get(k, {}).get(net)
         if use is None:
             continue
@@ -91,7 +93,7 @@ def key_network_usage(conn: duckdb.DuckDBPyConnection, keys_table: str
         use.alert_max_rank = max(use.alert_max_rank, int(rank or 0))
         if stage:
             use.alert_stages.add(stage)
-        use.alert_rules[rule] = (int(rank or 0), stage)
+        use.alert_rules[rule] = (int(rank or 0), stage, first_alert, int(days))
         use.validator = use.validator or bool(validator)
     before = conn.execute("""
         WITH fa AS (SELECT kev.k, kev.net, min(kev.event_time) AS t
@@ -187,7 +189,11 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     warm = {n for n, u in nets.items()
             if last - first >= WARMUP_HISTORY and u.first_seen < first + WARMUP
             and not is_aws_origin(n)}
-    routine = {r for n in warm for r in nets[n].alert_rules}
+    # Routine: what the owner's own networks raise during the warm-up or on several days.
+    # A single match on an owner network later (a sequence rule pulling in one of CI's own
+    # calls) does not make a rule routine.
+    routine = {r for n in warm for r, (_, _, t, days) in nets[n].alert_rules.items()
+               if days >= 2 or t < first + WARMUP}
 
     suspicious: dict[str, str] = {}
     for net, use in nets.items():
@@ -198,7 +204,7 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
         if use.validator:
             suspicious[net] = "credential validator / offensive tool user agent"
             continue
-        unusual = {r for r, (rank, _) in use.alert_rules.items()
+        unusual = {r for r, (rank, *_) in use.alert_rules.items()
                    if r not in routine and rank >= SEVERITY_RANK["medium"]}
         if unusual:
             suspicious[net] = "alerts unusual for this key from a network new to it"
@@ -206,12 +212,30 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
         labels = {n: ("legit", "no suspicious network") for n in nets}
         return KeyVerdict(key, False, labels, sum(u.events for u in nets.values()), None, [], 0.0)
 
-    t0 = min(nets[n].first_seen for n in suspicious)
-    baseline = {n: u for n, u in nets.items()
-                if n not in suspicious and (n in warm or u.first_seen < t0)
-                and not is_aws_origin(n)}
-    base_ua = set().union(*(u.ua_families for u in baseline.values())) if baseline else set()
-    base_api = set().union(*(u.apis for u in baseline.values())) if baseline else set()
+    # A suspicious network whose user agents and APIs all belong to the owner's baseline is
+    # the owner somewhere new (a new CI runner pulled into a multi-step alert), not an
+    # attacker: attackers, even with a spoofed user agent, call what the owner never calls.
+    same_as_owner: set[str] = set()
+    for _ in range(3):
+        t0 = min(nets[n].first_seen for n in suspicious)
+        baseline = {n: u for n, u in nets.items()
+                    if n not in suspicious and (n in warm or u.first_seen < t0)
+                    and not is_aws_origin(n)}
+        base_ua = set().union(*(u.ua_families for u in baseline.values())) if baseline else set()
+        base_api = set().union(*(u.apis for u in baseline.values())) if baseline else set()
+        owner_like = {n for n in suspicious if baseline and not nets[n].validator
+                      and nets[n].ua_families <= base_ua and nets[n].apis <= base_api}
+        if not owner_like:
+            break
+        same_as_owner |= owner_like
+        for n in owner_like:
+            del suspicious[n]
+        if not suspicious:
+            labels = {n: ("shared", "new network, but the same user agents and APIs as the "
+                                    "key's legitimate use") if n in same_as_owner
+                      else ("legit", "no suspicious network") for n in nets}
+            return KeyVerdict(key, False, labels, sum(u.events for u in nets.values()), None,
+                              [], 0.0)
     attacker_ua = set().union(*(nets[n].ua_families for n in suspicious))
 
     labels: dict[str, tuple[str, str]] = {}
@@ -238,7 +262,8 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
                                      "key's legitimate use")
 
     unusual_alerts = [(rank, stage) for n in suspicious
-                      for r, (rank, stage) in nets[n].alert_rules.items() if r not in routine]
+                      for r, (rank, stage, *_) in nets[n].alert_rules.items()
+                      if r not in routine]
     sus_rank = max((rank for rank, _ in unusual_alerts), default=0)
     medium_stages = {st for rank, st in unusual_alerts
                      if st and rank >= SEVERITY_RANK["medium"]}

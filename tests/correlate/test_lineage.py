@@ -1,0 +1,204 @@
+"""Correlation on small hand-made lineages, with hand-made alerts: the logic in isolation.
+
+Each corpus has a CI key with three days of routine use from its runners, then whatever the
+test adds. Alerts are given directly (as detection would raise them) so these tests pin down
+what correlation does with them, independent of rule tuning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import cloudtrail as ct
+from trailhound.correlate import correlate
+from trailhound.rules import Alert
+from trailhound.store.engine import Store
+from trailhound.store.ingest import ingest
+
+CI_KEY = "AKIACIKEY00000000001"
+CI_UA = "aws-cli/2.15.0 Python/3.11.6 Linux/6.5 exec-env/GitHubActions md/command#s3.cp"
+RUNNERS = ["20.10.1.5", "20.10.1.9", "52.4.7.100"]
+ATTACKER = "203.0.113.77"
+T0 = datetime(2026, 3, 16, 0, 0, 0)
+
+
+def ts(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ci_identity(key: str = CI_KEY, user: str = "ci-deploy", account: str = ct.ACCOUNT) -> dict:
+    return ct.iam_user_identity(user, key, account)
+
+
+def routine(days: int = 5) -> list[dict]:
+    """CI deploying every 30 minutes from its runners, for `days` days."""
+    out = []
+    t = T0
+    n = 0
+    while t < T0 + timedelta(days=days):
+        ip = RUNNERS[n % len(RUNNERS)]
+        out.append(ct.record("PutObject", source="s3.amazonaws.com", identity=ci_identity(),
+                             time=ts(t), ip=ip, ua=CI_UA,
+                             request={"bucketName": "releases", "key": f"build/{n}.zip"}))
+        out.append(ct.record("UpdateService", source="ecs.amazonaws.com", identity=ci_identity(),
+                             time=ts(t + timedelta(seconds=20)), ip=ip, ua=CI_UA))
+        t += timedelta(minutes=30)
+        n += 1
+    return out
+
+
+def alert(rule: str, events: list[dict], severity: str = "medium", stage: str | None = None
+          ) -> Alert:
+    times = sorted(datetime.fromisoformat(e["eventTime"].replace("Z", "")) for e in events)
+    first = events[0]
+    return Alert(rule_id=rule, title=rule, severity=severity, stage=stage, techniques=(),
+                 event_ids=tuple(e["eventID"] for e in events), event_time=times[0],
+                 last_event_time=times[-1],
+                 access_key_id=first["userIdentity"].get("accessKeyId"),
+                 principal_arn=first["userIdentity"].get("arn"),
+                 source_ip=first["sourceIPAddress"], account=first["recipientAccountId"],
+                 count=len(events))
+
+
+def run(tmp_path, records: list[dict], alerts: list[Alert], **kw):
+    ct.write_aws_layout(tmp_path / "src", records, per_file=500)
+    st = Store(tmp_path / "store", create=True)
+    ingest([str(tmp_path / "src")], st)
+    conn = st.connect()
+    return correlate(conn, alerts, **kw)
+
+
+def test_stolen_key_chain_of_created_keys(tmp_path):
+    """stolen CI key -> key for user A -> key for user B; CI keeps deploying meanwhile."""
+    recs = routine()
+    t = T0 + timedelta(days=3, hours=2)
+    validate = ct.get_caller_identity(identity=ci_identity(), time=ts(t), ip=ATTACKER,
+                                      ua="TruffleHog")
+    create_a = ct.create_access_key("web-admin", "AKIAKEYA000000000001", identity=ci_identity(),
+                                    time=ts(t + timedelta(minutes=10)), ip=ATTACKER,
+                                    ua="aws-cli/1.32.0 Python/3.8")
+    key_a = ct.iam_user_identity("web-admin", "AKIAKEYA000000000001")
+    create_b = ct.create_access_key("backup-svc", "AKIAKEYB000000000001", identity=key_a,
+                                    time=ts(t + timedelta(hours=5)), ip="198.51.100.200",
+                                    ua="aws-cli/1.32.0 Python/3.8")
+    key_b = ct.iam_user_identity("backup-svc", "AKIAKEYB000000000001")
+    reads = [ct.get_object("tenant-x", f"dump/{i}.sql", 1000 + i, identity=key_b,
+                           time=ts(t + timedelta(days=1, minutes=i)), ip="198.51.100.201")
+             for i in range(20)]
+    reads.append(ct.get_object("tenant-x", "dump/0.sql", 1000, identity=key_b,
+                               time=ts(t + timedelta(days=1, hours=2)), ip="198.51.100.201"))
+    denied = ct.get_object("tenant-y", "secret", 50, identity=key_b,
+                           time=ts(t + timedelta(days=1, hours=3)), ip="198.51.100.201",
+                           errorCode="AccessDenied")
+    recs += [validate, create_a, create_b, *reads, denied]
+    alerts = [
+        alert("validator_ua", [validate], "medium", "credential-validation"),
+        alert("key_for_other_user", [create_a], "high", "persistence"),
+    ]
+    res = run(tmp_path, recs, alerts, tenants={"tenant-x": "Client X"})
+    assert len(res.incidents) == 1
+    inc = res.incidents[0]
+    assert inc.root_access_key == CI_KEY
+    assert inc.access_keys == sorted([CI_KEY, "AKIAKEYA000000000001", "AKIAKEYB000000000001"])
+    assert set(inc.source_ips) == {ATTACKER, "198.51.100.200", "198.51.100.201"}
+    assert not set(inc.source_ips) & set(RUNNERS)
+    assert {"credential-validation", "persistence", "collection"} <= set(inc.stages)
+    assert inc.severity == "critical"
+    (bucket,) = inc.buckets
+    assert (bucket.name, bucket.objects_read, bucket.get_object_events, bucket.tenant) == (
+        "tenant-x", 20, 21, "Client X")
+    assert bucket.bytes_out == sum(1000 + i for i in range(20)) + 1000
+    assert inc.first_seen == datetime(2026, 3, 19, 2, 0, 0)
+    principals = set(inc.principals)
+    assert "arn:aws:iam::111122223333:user/web-admin" in principals
+    assert "arn:aws:iam::111122223333:user/backup-svc" in principals
+    # CI's own deployments are not the attacker's.
+    assert inc.attacker_events == 3 + 22
+
+
+def test_assume_role_chain_across_two_accounts(tmp_path):
+    recs = routine()
+    t = T0 + timedelta(days=3, hours=1)
+    validate = ct.get_caller_identity(identity=ci_identity(), time=ts(t), ip=ATTACKER,
+                                      ua="TruffleHog")
+    hop1 = ct.assume_role(f"arn:aws:iam::{ct.OTHER_ACCOUNT}:role/ops", "x",
+                          "ASIAHOP1000000000001", identity=ci_identity(),
+                          time=ts(t + timedelta(minutes=5)), ip=ATTACKER, ua="aws-cli/1.32.0",
+                          sharedEventID="shared-hop1")
+    # The same call as logged in the role's account.
+    hop1_twin = dict(hop1, eventID="hop1-twin", recipientAccountId=ct.OTHER_ACCOUNT,
+                     userIdentity={"type": "AWSAccount", "principalId": "AIDAEXAMPLE",
+                                   "accountId": ct.ACCOUNT})
+    s1 = ct.assumed_role_identity("ops", "x", "ASIAHOP1000000000001", ct.OTHER_ACCOUNT)
+    hop2 = ct.assume_role(f"arn:aws:iam::{ct.OTHER_ACCOUNT}:role/backup-restore", "y",
+                          "ASIAHOP2000000000001", identity=s1,
+                          time=ts(t + timedelta(minutes=20)), ip=ATTACKER, ua="aws-cli/1.32.0",
+                          account=ct.OTHER_ACCOUNT)
+    s2 = ct.assumed_role_identity("backup-restore", "y", "ASIAHOP2000000000001",
+                                  ct.OTHER_ACCOUNT)
+    reads = [ct.get_object("backups-eu", f"db/{i}", 5000, identity=s2, account=ct.OTHER_ACCOUNT,
+                           time=ts(t + timedelta(hours=1, minutes=i)), ip=ATTACKER)
+             for i in range(5)]
+    recs += [validate, hop1, hop1_twin, hop2, *reads]
+    alerts = [alert("validator_ua", [validate], "medium", "credential-validation"),
+              alert("assume_new_account", [hop1], "medium", "lateral-movement")]
+    res = run(tmp_path, recs, alerts)
+    (inc,) = res.incidents
+    assert inc.root_access_key == CI_KEY
+    assert set(inc.access_keys) == {CI_KEY, "ASIAHOP1000000000001", "ASIAHOP2000000000001"}
+    assert set(inc.accounts) == {ct.ACCOUNT, ct.OTHER_ACCOUNT}
+    assert "lateral-movement" in inc.stages
+    (bucket,) = inc.buckets
+    assert (bucket.name, bucket.account, bucket.objects_read, bucket.bytes_out) == (
+        "backups-eu", ct.OTHER_ACCOUNT, 5, 25000)
+    assert inc.source_ips == [ATTACKER]
+    # The twin record in the role's account is attributed with the call it mirrors.
+    evidence_ids = {r[0] for r in res_conn_ids(tmp_path)}
+    assert "hop1-twin" in evidence_ids
+
+
+def res_conn_ids(tmp_path):
+    return Store(tmp_path / "store").connect().execute(
+        "SELECT event_id FROM events WHERE shared_event_id = 'shared-hop1'").fetchall()
+
+
+def test_admin_key_rotation_is_not_an_incident(tmp_path):
+    """An administrator creates a key for another user from their usual desk: alert only."""
+    recs = routine()
+    admin = ct.iam_user_identity("alice-admin", "AKIAADMIN00000000001")
+    t = T0
+    admin_recs = []
+    while t < T0 + timedelta(days=5):
+        admin_recs.append(ct.record("ListUsers", identity=admin, time=ts(t), ip="192.0.2.50",
+                                    ua="aws-cli/2.15.0 Python/3.11"))
+        t += timedelta(hours=3)
+    rotate = ct.create_access_key("ci-deploy", "AKIANEWCI00000000001", identity=admin,
+                                  time=ts(T0 + timedelta(days=3, hours=9, minutes=1)),
+                                  ip="192.0.2.50", ua="aws-cli/2.15.0 Python/3.11")
+    recs += admin_recs + [rotate]
+    res = run(tmp_path, recs, [alert("key_for_other_user", [rotate], "high", "persistence")])
+    assert res.incidents == []
+
+
+def test_travel_new_ip_same_behaviour_is_not_an_incident(tmp_path):
+    """The owner works from a new address, doing what they always do: not the attacker."""
+    recs = routine()
+    t = T0 + timedelta(days=3, hours=4)
+    trip = [ct.record("PutObject", source="s3.amazonaws.com", identity=ci_identity(),
+                      time=ts(t + timedelta(minutes=i)), ip="100.64.9.9", ua=CI_UA,
+                      request={"bucketName": "releases", "key": f"hotfix/{i}"})
+            for i in range(5)]
+    recs += trip
+    res = run(tmp_path, recs, [alert("new_network", trip, "medium", "credential-validation"),
+                               alert("odd", trip[:1], "high", "persistence")])
+    assert res.incidents == []
+    assert res.verdicts[CI_KEY].labels["100.64.9.0/24"][0] == "shared"
+
+
+def test_weak_single_signal_is_not_an_incident(tmp_path):
+    recs = routine()
+    odd = ct.record("ListBuckets", source="s3.amazonaws.com", identity=ci_identity(),
+                    time=ts(T0 + timedelta(days=4)), ip="198.51.100.9", ua="aws-cli/1.0")
+    recs.append(odd)
+    res = run(tmp_path, recs, [alert("new_network", [odd], "medium", "discovery")])
+    assert res.incidents == []
