@@ -533,6 +533,64 @@ def rules_export(
         sys.stdout.write(f"-- {safe(r.id)}: {safe(r.title)} [{r.level}]\n{e.sql};\n\n")
 
 
+class AuditCiFormat(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+class AuditCiFailOn(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+@app.command("audit-ci")
+def audit_ci(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Repository roots, folders or workflow files (.github/workflows/*.yml, "
+        "action.yml, .gitlab-ci.yml).", metavar="PATH...")],
+    fmt: Annotated[AuditCiFormat, typer.Option("--format", help="table, json or sarif.")
+                   ] = AuditCiFormat.table,
+    inventory: Annotated[bool, typer.Option(
+        "--inventory", help="Also list every pipeline dependency (table or json).")] = False,
+    profile_out: Annotated[Path | None, typer.Option(
+        "--profile-out", help="Write credential profiles of pipelines holding AWS keys "
+        "(JSON, for hunt --ci-profile).", metavar="FILE")] = None,
+    fail_on: Annotated[AuditCiFailOn | None, typer.Option(
+        "--fail-on", help="Exit 1 when a finding at or above this severity exists.")] = None,
+) -> None:
+    """Find CI/CD supply-chain weaknesses: unpinned actions and images, tools piped from
+    curl, long-lived AWS keys, default or write-all tokens, privileged triggers, script
+    injection, no egress control, known-compromised versions. See docs/audit-ci.md."""
+    from trailhound.cicd import AuditPathError, audit, write_profiles
+    from trailhound.cicd.model import SEVERITY_RANK
+    from trailhound.cicd.render import findings_table, result_json, result_sarif, write_stdout
+
+    if inventory and fmt is AuditCiFormat.sarif:
+        raise UsageError("--inventory works with --format table or json, not sarif")
+    try:
+        result = audit(list(paths))
+    except AuditPathError as e:
+        raise UsageError(str(e)) from None
+    if profile_out is not None:
+        try:
+            write_profiles(profile_out, result.profiles)
+        except OSError as e:
+            raise UsageError(f"--profile-out {profile_out}: {e.strerror or e}") from None
+    if fmt is AuditCiFormat.sarif:
+        write_stdout(result_sarif(result))
+    elif fmt is AuditCiFormat.json:
+        write_stdout(result_json(result, inventory=inventory))
+    else:
+        findings_table(out, result, inventory=inventory)
+    worst = result.worst()
+    if fail_on is not None and worst is not None and (
+            SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on.value]):
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps every expected failure to one line on stderr and exit code 2."""
     try:
