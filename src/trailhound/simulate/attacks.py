@@ -84,8 +84,28 @@ def build(ctx: Ctx) -> Attack | None:
 
 
 def _theft_time(org: Org, rng: random.Random) -> int:
-    day = min(1, org.days - 1) if org.days < 4 else rng.randint(1, 2)
-    return org.t0 + day * 86400 + rng.randint(6 * 3600, 20 * 3600)
+    """When the key is first used by the attacker: a day or two into a week-long corpus, early
+    on the first day of a short one so that the whole chain fits."""
+    if org.days >= 4:
+        return org.t0 + rng.randint(1, 2) * 86400 + rng.randint(6 * 3600, 20 * 3600)
+    if org.days >= 2:
+        return org.t0 + rng.randint(6 * 3600, 18 * 3600)
+    return org.t0 + rng.randint(3600, 5 * 3600)
+
+
+class _Clock:
+    """Gaps between stages, shrunk in proportion when less than the reference chain's five
+    days remain after the theft, so short corpora still hold every stage."""
+
+    def __init__(self, org: Org, rng: random.Random, theft: int) -> None:
+        self.rng = rng
+        self.f = min(1.0, (org.end - theft) / (5 * 86400))
+
+    def gap(self, lo: int, hi: int) -> int:
+        return max(1, int(self.rng.randint(lo, hi) * self.f))
+
+    def pace(self, lo: int, hi: int) -> tuple[int, int]:
+        return max(1, int(lo * self.f)), max(1, int(hi * self.f))
 
 
 def _targets(ctx: Ctx, rng: random.Random, n: int, prefer: tuple[str, ...]) -> list[Bucket]:
@@ -249,6 +269,7 @@ def _full(ctx: Ctx, rng: random.Random, a: Attack) -> None:
     later_ips = [pool.draw(rng) for _ in range(rng.randint(2, 4))]
     ua1, ua2 = names.attacker_uas(rng)
     t = _theft_time(org, rng)
+    clock = _Clock(org, rng, t)
     stolen = R.iam_user(acct, ci.name, ci.principal_id, ci.keys[0][1])
     th = names.trufflehog_ua(rng)
     for _ in range(rng.randint(1, 3)):
@@ -256,13 +277,12 @@ def _full(ctx: Ctx, rng: random.Random, a: Attack) -> None:
             t, rng, stolen, "sts.amazonaws.com", "GetCallerIdentity", "us-east-1", acct, ip1, th,
             read_only=True))
         t += rng.randint(1, 40)
-    t += rng.randint(600, 4 * 3600)
+    t += clock.gap(600, 4 * 3600)
     t = _iam_enum(org, a, rng, t, stolen, acct, ip1, ua1, (1, 15))
-    t += rng.randint(300, 3600)
+    t += clock.gap(300, 3600)
     t, target, new = _create_key(org, a, rng, t, stolen, acct, ip1, ua1)
     # The new key, later, from other infrastructure.
-    t += rng.randint(6 * 3600, 22 * 3600)
-    t = min(t, org.end - 3 * 3600)
+    t += clock.gap(6 * 3600, 22 * 3600)
     newid = R.iam_user(acct, target.name, target.principal_id, new)
     ip2 = later_ips[0]
     a.add("credential-validation", t, R.management(t, rng, newid, "sts.amazonaws.com",
@@ -286,31 +306,32 @@ def _quiet(ctx: Ctx, rng: random.Random, a: Attack) -> None:
     ips = [org.attacker_pool.draw(rng) for _ in range(2)]
     cli_ua, js_ua, _ = org.ci_uas  # copied from the pipeline
     t = _theft_time(org, rng)
-    t = t - (t % 86400) + rng.randint(9 * 3600, 15 * 3600)  # during working hours
+    if org.days >= 2:
+        t = t - (t - org.t0) % 86400 + rng.randint(9 * 3600, 15 * 3600)  # working hours
+    clock = _Clock(org, rng, t)
     stolen = R.iam_user(acct, ci.name, ci.principal_id, ci.keys[0][1])
     a.add("credential-validation", t, R.management(t, rng, stolen, "sts.amazonaws.com",
                                                    "GetCallerIdentity", org.home_region, acct,
                                                    ips[0], js_ua, read_only=True))
-    t += rng.randint(1800, 4 * 3600)
-    t = _iam_enum(org, a, rng, t, stolen, acct, ips[0], cli_ua, (300, 2400))
-    t += rng.randint(3600, 5 * 3600)
+    t += clock.gap(1800, 4 * 3600)
+    t = _iam_enum(org, a, rng, t, stolen, acct, ips[0], cli_ua, clock.pace(300, 2400))
+    t += clock.gap(3600, 5 * 3600)
     t, target, new = _create_key(org, a, rng, t, stolen, acct, ips[0], cli_ua)
     target_ua = target.user_agents[0]
     newid = R.iam_user(acct, target.name, target.principal_id, new)
-    t += rng.randint(12 * 3600, 30 * 3600)
-    t = min(t, org.end - 6 * 3600)
+    t += clock.gap(12 * 3600, 30 * 3600)
     t = _recon(org, a, rng, t, newid, acct, ips[1], target_ua, n=rng.randint(15, 40), deny=0.3,
-               gap=(60, 900))
+               gap=clock.pace(60, 900))
     buckets = _targets(ctx, rng, rng.randint(3, 6), ("mail", "docs"))
-    t = _list_buckets(ctx, a, rng, t + rng.randint(600, 3600), newid, acct, ips[1], target_ua,
+    t = _list_buckets(ctx, a, rng, t + clock.gap(600, 3600), newid, acct, ips[1], target_ua,
                       buckets)
-    end = org.end - 4 * 3600
-    days = max(1, round((end - t - 3600) / 86400))
-    n = rng.randint(150, 400) * days
-    _exfil(ctx, a, rng, t + 3600, end, [(newid, target_ua)], ips, buckets, n, (6, 12),
-           hours=(8, 18))
+    end = org.end - clock.gap(4 * 3600, 6 * 3600)
+    start = t + clock.gap(3600, 2 * 3600)
+    n = max(30, int(rng.randint(150, 400) * (end - start) / 86400))
+    _exfil(ctx, a, rng, start, end, [(newid, target_ua)], ips, buckets, n, (6, 12),
+           hours=(8, 18) if org.days >= 2 else (0, 24))
     # Cleanup: the created key is deleted with the stolen one.
-    t_del = end + rng.randint(600, 3000)
+    t_del = end + clock.gap(600, 3000)
     a.add("defense-evasion", t_del, R.management(
         t_del, rng, stolen, "iam.amazonaws.com", "DeleteAccessKey", "us-east-1", acct, ips[0],
         cli_ua, read_only=False, req={"userName": target.name, "accessKeyId": new}))
@@ -325,11 +346,12 @@ def _cross(ctx: Ctx, rng: random.Random, a: Attack) -> None:
     ips = [org.attacker_pool.draw(rng) for _ in range(rng.randint(2, 3))]
     ua1, ua2 = names.attacker_uas(rng)
     t = _theft_time(org, rng)
+    clock = _Clock(org, rng, t)
     stolen = R.iam_user(acct, ci.name, ci.principal_id, ci.keys[0][1])
     a.add("credential-validation", t, R.management(t, rng, stolen, "sts.amazonaws.com",
                                                    "GetCallerIdentity", "us-east-1", acct,
                                                    ips[0], ua1, read_only=True))
-    t += rng.randint(120, 3600)
+    t += clock.gap(120, 3600)
     for name, req in (("ListRoles", None), ("ListUsers", None),
                       ("GetRole", {"roleName": org.cross_roles["backups-operator"].name}),
                       ("ListAttachedUserPolicies", {"userName": ci.name})):
