@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from trailhound.simulate import STAGES
+import pytest
+
+from trailhound.simulate import STAGES, generate, verify
 
 from .conftest import distinct
 
@@ -148,3 +150,23 @@ def test_none_has_natural_lookalikes_only(corpus):
     assert any(r.get("errorCode") for r in recs)
     types = {r["userIdentity"]["type"] for r in recs}
     assert {"IAMUser", "AssumedRole", "AWSService", "AWSAccount", "IdentityCenterUser"} <= types
+
+
+@pytest.mark.parametrize("scenario", ["full", "quiet", "cross-account"])
+def test_attacker_infrastructure_never_serves_benign_traffic(corpus, scenario):
+    out, truth = corpus(scenario)
+    attack_ids = set(truth.attack["event_ids"])
+    benign_ips = {r["sourceIPAddress"] for i, r in distinct(out).items() if i not in attack_ids}
+    assert set(truth.attack["source_ips"]).isdisjoint(benign_ips)
+
+
+@pytest.mark.parametrize("scenario", ["full", "quiet", "cross-account"])
+def test_one_day_corpus_still_holds_the_whole_chain(tmp_path, scenario):
+    truth = generate(tmp_path / "d1", scenario=scenario, days=1, events_per_day=800, seed=11)
+    a = truth.attack
+    want = {"full": {"credential-validation", "persistence", "exfiltration"},
+            "quiet": {"persistence", "exfiltration", "defense-evasion"},
+            "cross-account": {"lateral-movement", "exfiltration"}}[scenario]
+    assert want <= set(a["stages"])
+    assert truth.start <= a["window"]["start"] <= a["window"]["end"] < truth.end
+    assert verify(tmp_path / "d1") == []
