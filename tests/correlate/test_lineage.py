@@ -175,7 +175,7 @@ def test_admin_key_rotation_is_not_an_incident(tmp_path):
     rotate = ct.create_access_key("ci-deploy", "AKIANEWCI00000000001", identity=admin,
                                   time=ts(T0 + timedelta(days=3, hours=9, minutes=1)),
                                   ip="192.0.2.50", ua="aws-cli/2.15.0 Python/3.11")
-    recs += admin_recs + [rotate]
+    recs += [*admin_recs, rotate]
     res = run(tmp_path, recs, [alert("key_for_other_user", [rotate], "high", "persistence")])
     assert res.incidents == []
 

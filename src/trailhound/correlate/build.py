@@ -43,6 +43,15 @@ from trailhound.correlate.stages import stage_case_sql, technique_case_sql
 
 MAX_LINEAGE_DEPTH = 12
 
+# What incidents, evidence and reports read of an attributed event (not `raw`: reading every
+# record's JSON to attribute it would cost more than the rest of correlation).
+ATT_EVENT_COLUMNS = ", ".join((
+    "event_id", "event_time", "event_source", "event_name", "read_only", "aws_region",
+    "account", "account_id", "source_ip", "user_agent", "error_code", "identity_type",
+    "principal_arn", "access_key_id", "user_name", "target_user", "created_access_key_id",
+    "assumed_role_arn", "session_access_key_id", "bucket", "object_key", "bytes_out",
+    "shared_event_id", "resources", "request_parameters"))
+
 # Stage of an event in context: a role assumed in another account is lateral movement, in
 # the same account privilege escalation; everything else comes from the taxonomy.
 _STAGE_SQL = f"""CASE
@@ -197,9 +206,9 @@ def _load_entity_events(conn: duckdb.DuckDBPyConnection, entities: set[str]) -> 
     conn.register("new_roles_arrow", pa.table({"k": pa.array(roles, pa.string())}))
     conn.execute("INSERT INTO cand_keys SELECT k FROM new_roles_arrow")
     ent = _ENTITY_SQL.replace("e.", "")
-    conn.execute(f"INSERT INTO kev SELECT * FROM ({_kev_sql(ent)} "
-                 "WHERE access_key_id NOT LIKE 'AKIA%') WHERE k IN "
-                 "(SELECT k FROM new_roles_arrow)")
+    # Filter on the entity before computing networks and user-agent families (regexes).
+    conn.execute(f"INSERT INTO kev {_kev_sql(ent)} WHERE access_key_id NOT LIKE 'AKIA%' "
+                 f"AND ({ent}) IN (SELECT k FROM new_roles_arrow)")
     conn.unregister("new_roles_arrow")
 
 
@@ -279,7 +288,8 @@ def _register_attribution(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, K
         CREATE OR REPLACE TEMP TABLE att_events AS
         SELECT a.incident, a.attribution, a.reason, e.*, {_STAGE_SQL} AS stage,
                {technique_case_sql()} AS technique
-        FROM att a JOIN events e USING (event_id)
+        FROM att a JOIN (SELECT {ATT_EVENT_COLUMNS} FROM events
+                         WHERE event_id IN (SELECT event_id FROM att)) e USING (event_id)
     """)
 
 

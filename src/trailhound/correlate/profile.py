@@ -154,8 +154,14 @@ def mark_org_networks(conn: duckdb.DuckDBPyConnection,
         ) WHERE kin IS NOT NULL
     """)
     found = conn.execute(f"""
-        SELECT q.k, q.net, count(*) FROM org_q q JOIN events e
-          ON starts_with(lower(e.source_ip), q.prefix) AND e.event_time < q.first_seen
+        SELECT q.k, q.net, count(*) FROM org_q q JOIN (
+            SELECT *, CASE WHEN contains(source_ip, ':')
+                           THEN array_to_string(list_slice(string_split(lower(source_ip), ':'),
+                                                           1, 3), ':') || ':'
+                           ELSE regexp_extract(source_ip, '^([0-9]+[.][0-9]+[.][0-9]+[.])', 1)
+                      END AS prefix
+            FROM events WHERE source_ip IS NOT NULL) e
+          ON e.prefix = q.prefix AND e.event_time < q.first_seen
         WHERE {_ENTITY_SQL} <> q.k
           AND NOT EXISTS (SELECT 1 FROM org_kin x WHERE x.k = q.k AND x.kin = e.access_key_id)
         GROUP BY q.k, q.net
