@@ -208,3 +208,15 @@ def test_sigma_dir_override(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("TRAILHOUND_SIGMA_RULES", str(tmp_path))
     rs = load_rules()
     assert not [r for r in rs.rules if r.origin == "sigmahq"]
+
+
+def test_event_ids_with_the_separator_character_survive():
+    """Ids travel joined by U+001F; a forged id containing it falls back to a list."""
+    rs = load_rules(include_sigma=False)
+    rule = rs.get("defense_evasion_leave_organization")
+    recs = [{"eventID": eid, "eventTime": "2026-03-19T10:00:00Z",
+             "eventSource": "organizations.amazonaws.com", "eventName": "LeaveOrganization",
+             "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/x",
+                              "accessKeyId": "AKIAX"}} for eid in ("a\x1fb", "c")]
+    res = detect(events_connection(recs), RuleSet((rule,)))
+    assert [a.event_ids for a in res.alerts] == [("a\x1fb", "c")]

@@ -11,24 +11,30 @@ from datetime import datetime
 
 import duckdb
 
-from trailhound.rules.compiler import alerts_sql
+from trailhound.rules.compiler import alert_ids_sql, alerts_sql
 from trailhound.rules.model import Alert, DetectResult, Rule, RuleSet
 from trailhound.rules.timerange import TimeRange
 
 
 def run_rule(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange) -> list[Alert]:
     rows = conn.execute(alerts_sql(rule, tr)).fetchall()
-    # Event ids come sorted by id, so the output is the same run after run (DuckDB's parallel
-    # aggregation has no order of its own).
-    return [
-        Alert(
+    alerts = []
+    for (entity, bucket, n, first, last, joined, odd, key, arn, ip, account) in rows:
+        if odd:
+            got = conn.execute(alert_ids_sql(rule, tr), [entity, bucket]).fetchone()
+            ids = list(got[0]) if got else []
+        else:
+            ids = joined.split("\x1f")
+        # Sorted so the output is the same run after run (DuckDB's parallel aggregation has
+        # no order of its own); sorting here is cheaper than ORDER BY inside the aggregate.
+        ids.sort()
+        alerts.append(Alert(
             rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
             techniques=rule.techniques, event_ids=tuple(ids), event_time=first,
             last_event_time=last, access_key_id=key, principal_arn=arn, source_ip=ip,
             account=account, count=int(n),
-        )
-        for (_entity, _bucket, n, first, last, ids, key, arn, ip, account) in rows
-    ]
+        ))
+    return alerts
 
 
 def detect(conn: duckdb.DuckDBPyConnection, ruleset: RuleSet, *,

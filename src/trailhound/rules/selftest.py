@@ -24,9 +24,10 @@ import duckdb
 
 from trailhound.errors import RuleError
 from trailhound.normalize import records_relation
-from trailhound.rules.compiler import alerts_sql
 from trailhound.rules.durations import seconds
 from trailhound.rules.model import Rule
+from trailhound.rules.run import run_rule
+from trailhound.rules.timerange import ALL_TIME
 from trailhound.store.engine import new_connection
 
 BASE_TIME = datetime(2026, 3, 19, 8, 0, tzinfo=UTC)
@@ -86,10 +87,10 @@ def events_connection(records: list[dict[str, Any]]) -> duckdb.DuckDBPyConnectio
 def fired_event_ids(rule: Rule, records: list[dict[str, Any]]) -> set[str]:
     conn = events_connection(records)
     try:
-        rows = conn.execute(alerts_sql(rule)).fetchall()
+        alerts = run_rule(conn, rule, ALL_TIME)
     finally:
         conn.close()
-    return {eid for row in rows for eid in row[5]}
+    return {eid for a in alerts for eid in a.event_ids}
 
 
 @dataclass
