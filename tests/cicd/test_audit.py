@@ -82,3 +82,30 @@ def test_on_key_is_not_a_boolean(tmp_path: Path) -> None:
     f.write_text("on:\n  pull_request_target:\npermissions: {}\njobs:\n  a:\n    runs-on: x\n"
                  "    steps:\n      - run: echo hi\n")
     assert [x.rule_id for x in audit([f]).findings] == ["dangerous-trigger"]
+
+
+def test_c_and_python_safe_loaders_agree() -> None:
+    import yaml
+
+    from trailhound.cicd.yamlnodes import load
+
+    def flat(v, out, path=""):  # (path, value, line) for every scalar
+        if isinstance(v, dict):
+            for k, x in v.items():
+                out.append((f"{path}/{k}", "key", v.key_lines[k]))
+                flat(x, out, f"{path}/{k}")
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                flat(x, out, f"{path}[{i}]")
+        elif v is not None:
+            out.append((path, str(v), v.line, v.block))
+        return out
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml")
+    for f in sorted(WF.rglob("*.y*ml")):
+        if "malformed" in f.name:
+            continue
+        text = f.read_text()
+        assert flat(load(text, loader=yaml.SafeLoader), []) == flat(
+            load(text, loader=yaml.CSafeLoader), []), f

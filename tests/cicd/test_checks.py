@@ -25,6 +25,8 @@ CASES: dict[str, tuple[str, str, set[int]]] = {
                             {2}),
     "permissions-write-all": ("permissions-write-all.pos.yml",
                               "permissions-write-all.neg.yml", {3}),
+    "permissions-broad-workflow": ("permissions-broad-workflow.pos.yml",
+                                   "permissions-broad-workflow.neg.yml", {3}),
     "dangerous-trigger": ("dangerous-trigger.pos.yml", "dangerous-trigger.neg.yml", {3}),
     "untrusted-checkout": ("untrusted-checkout.pos.yml", "untrusted-checkout.neg.yml", {11}),
     "template-injection": ("template-injection.pos.yml", "template-injection.neg.yml",

@@ -81,3 +81,4 @@ class Pipeline:
     jobs: list[Job] = field(default_factory=list)
     includes: list[Include] = field(default_factory=list)
     header_line: int = 1
+    cache: dict[str, Any] = field(default_factory=dict)  # derived facts shared by checks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 SHA_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 DIGEST_RE = re.compile(r"@sha256:[0-9a-fA-F]{64}$")
@@ -46,8 +47,9 @@ class UsesRef:
         return self.owner.lower() in FIRST_PARTY_OWNERS
 
 
+@lru_cache(maxsize=8192)
 def parse_uses(value: str) -> UsesRef:
-    v = value.strip()
+    v = str(value).strip()
     if v.startswith("./") or v.startswith("../") or v == ".":
         return UsesRef("local", path=v)
     if v.startswith("docker://"):
@@ -83,9 +85,10 @@ class ImageRef:
         return self.name
 
 
+@lru_cache(maxsize=8192)
 def parse_image(value: str) -> ImageRef | None:
     """None when the image is computed (`${{ matrix.image }}`, `$IMAGE`): nothing to judge."""
-    v = value.strip()
+    v = str(value).strip()
     if v.startswith("docker://"):
         v = v[len("docker://"):]
     if not v or EXPR_RE.search(v):
@@ -103,4 +106,4 @@ def parse_image(value: str) -> ImageRef | None:
     colon = v.rfind(":")
     if colon > slash:
         v, tag = v[:colon], v[colon + 1:]
-    return ImageRef(value, v.lower(), tag, digest)
+    return ImageRef(str(value), v.lower(), tag, digest)

@@ -68,6 +68,13 @@ def _from_mapping(m: LMap, p: Pipeline) -> tuple[list[str], list[str], int, bool
 
 
 def aws_keys(p: Pipeline) -> list[KeyRef]:
+    """Every AWS key hand-over in `p` (computed once per pipeline; three users need it)."""
+    if "aws_keys" not in p.cache:
+        p.cache["aws_keys"] = _aws_keys(p)
+    return list(p.cache["aws_keys"])
+
+
+def _aws_keys(p: Pipeline) -> list[KeyRef]:
     out: list[KeyRef] = []
     envs, secrets, line, lit = _from_mapping(p.env, p)
     if envs:
