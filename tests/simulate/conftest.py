@@ -12,7 +12,7 @@ import pytest
 
 from trailhound.simulate import generate
 
-SMALL = {"days": 2, "events_per_day": 3000, "seed": 7}
+SMALL = {"days": 1, "events_per_day": 4000, "seed": 7}
 
 
 def read_records(root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
