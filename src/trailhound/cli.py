@@ -75,25 +75,76 @@ def ingest(
         "--max-object-mb", min=1, help="Refuse objects that decompress past this size.")] = 1024,
     batch_mb: Annotated[int, typer.Option(
         "--batch-mb", min=1, help="Decoded JSON per batch (memory vs. speed).")] = 96,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="s3:// sources: AWS profile, as in the AWS CLI.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(
+        "--endpoint-url", help="s3:// sources: S3 endpoint (MinIO, moto, a VPC endpoint).")
+                            ] = None,
+    account: Annotated[list[str] | None, typer.Option(
+        "--account", help="s3:// sources: only this account's folders. Repeatable.")] = None,
+    region: Annotated[list[str] | None, typer.Option(
+        "--region", help="s3:// sources: only this trail region's folders. Repeatable.")
+                      ] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="s3:// sources: first day folder to read (YYYY-MM-DD, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="s3:// sources: last day folder to read (YYYY-MM-DD, UTC).")] = None,
+    s3_workers: Annotated[int, typer.Option(
+        "--s3-workers", min=1, max=64, help="s3:// sources: parallel downloads.")] = 8,
 ) -> None:
     """Read CloudTrail into the columnar store. Idempotent and resumable: re-running reads
-    only new objects and never stores an eventID twice."""
+    only new objects and never stores an eventID twice. SOURCE may be s3://bucket/prefix."""
     from trailhound.display import render_ingest_summary
     from trailhound.store.engine import Store
     from trailhound.store.ingest import ingest as run_ingest
 
+    s3 = _s3_options(list(sources), profile, endpoint_url, account, region, since, until,
+                     s3_workers)
     st = Store(store, create=True)
     try:
         stats = _with_progress(
             "ingest", lambda cb: run_ingest(list(sources), st, progress=cb,
                                             max_object_bytes=max_object_mb * 1024 * 1024,
-                                            batch_bytes=batch_mb * 1024 * 1024))
+                                            batch_bytes=batch_mb * 1024 * 1024, s3=s3))
     finally:
         st.close()
     if fmt is TableOrJson.json:
         sys.stdout.write(orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         render_ingest_summary(out, stats, store)
+
+
+def _s3_options(sources: list[str], profile: str | None, endpoint_url: str | None,
+                accounts: list[str] | None, regions: list[str] | None, since: str | None,
+                until: str | None, workers: int):  # type: ignore[no-untyped-def]
+    """The S3 flags as one `S3Options`. They narrow S3 listings only, so giving them without
+    an s3:// source is refused rather than silently ignored (the user would believe the
+    local read was narrowed)."""
+    from datetime import date
+
+    from trailhound.sources.base import is_s3
+    from trailhound.sources.s3 import S3Options
+
+    given = [flag for flag, v in (("--profile", profile), ("--endpoint-url", endpoint_url),
+                                  ("--account", accounts), ("--region", regions),
+                                  ("--since", since), ("--until", until)) if v]
+    if not any(is_s3(s) for s in sources):
+        if given:
+            raise UsageError(f"{given[0]} applies to s3:// sources only")
+        return None
+
+    def day(value: str | None, flag: str) -> date | None:
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise UsageError(f"{flag}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+    return S3Options(profile=profile, endpoint_url=endpoint_url,
+                     accounts=tuple(accounts or ()), regions=tuple(regions or ()),
+                     since=day(since, "--since"), until=day(until, "--until"),
+                     max_workers=workers)
 
 
 @app.command()
@@ -436,6 +487,55 @@ def respond(
     sys.stderr.write(f"trailhound: error: {safe(reason)}; remaining: {safe(left)} "
                      f"(action log: {safe(str(log.path))}; re-run to resume)\n")
     raise typer.Exit(RESPOND_EXECUTION_FAILED)
+
+
+@app.command()
+def investigate(
+    store: Annotated[Path, typer.Option("--store", help="Store folder (ingest or hunt wrote it).")],
+    key: Annotated[str | None, typer.Option("--key", help="An access key id (AKIA.../ASIA...).")
+                   ] = None,
+    principal: Annotated[str | None, typer.Option(
+        "--principal", help="An identity ARN (user, role or assumed-role session).")] = None,
+    ip: Annotated[str | None, typer.Option("--ip", help="A source IP address.")] = None,
+    incident: Annotated[str | None, typer.Option(
+        "--incident", help="Incident id from the last hunt (a unique prefix is enough).")
+                        ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO-8601 start time (UTC).")
+                     ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO-8601 end time (UTC).")
+                     ] = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", help="table or json.")
+                   ] = TableOrJson.table,
+    tenants: Annotated[Path | None, typer.Option(
+        "--tenants", help="Bucket -> tenant map (JSON or YAML); default: the tenants the "
+        "last hunt recorded.")] = None,
+) -> None:
+    """Everything one key, identity, address or incident did: the lineage of keys created and
+    sessions obtained, activity per hour (attacker vs legitimate), APIs with outcome, source
+    IPs and user agents with first-seen, buckets and objects read with bytes, tenants.
+
+    Give exactly one of --key, --principal, --ip, --incident. Exit 0 when it ran (also when
+    nothing matched), 2 on a usage or input error."""
+    from trailhound.hunt import load_tenants
+    from trailhound.investigate import Subject, investigate_store
+
+    chosen = [(k, v) for k, v in (("key", key), ("principal", principal), ("ip", ip),
+                                  ("incident", incident)) if v is not None]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --key, --principal, --ip, --incident")
+    if not (store / "manifest.sqlite").exists() and not (store / "events").exists():
+        raise UsageError(f"{store}: not a trailhound store (run `trailhound ingest` or "
+                         "`trailhound hunt` first)")
+    kind, value = chosen[0]
+    subject = Subject(kind, value, _parse_time(since, "--since"), _parse_time(until, "--until"))
+    doc = investigate_store(store, subject, tenants=load_tenants(tenants) or None)
+    if fmt is TableOrJson.json:
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+        return
+    from trailhound.display import render_investigation
+
+    render_investigation(out, doc)
 
 
 rules_app = typer.Typer(name="rules", help="The rule catalogue: list, self-test, lint, export.",

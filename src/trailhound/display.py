@@ -123,3 +123,110 @@ def render_demo_truth(console: Console, result, truth_path: Path) -> None:  # ty
     row("buckets", len(attack["s3_buckets"]), len(found.buckets) if found else 0)
     row("stages", ", ".join(attack["stages"]), ", ".join(found.stages) if found else "-")
     console.print(tab)
+
+
+def render_investigation(console: Console, doc: dict) -> None:  # type: ignore[type-arg]
+    """`investigate` in the terminal: lineage tree, timeline, APIs, addresses, agents, buckets
+    and tenants of one subject (the dict of `investigate.profile`)."""
+    from rich.tree import Tree
+
+    from trailhound.correlate.incident import human_bytes
+
+    q, s = doc["query"], doc["summary"]
+    window = ""
+    if q["since"] or q["until"]:
+        window = f" between {rich_safe(q['since'] or 'the start')} and " \
+                 f"{rich_safe(q['until'] or 'the end')}"
+    console.print(f"[bold]{rich_safe(q['kind'])} {rich_safe(q['value'])}[/bold]{window}")
+    if doc["incident"]:
+        inc = doc["incident"]
+        console.print(f"incident [bold]{rich_safe(inc['id'])}[/bold] ({rich_safe(inc['severity'])})"
+                      f": {rich_safe(inc['title'])}")
+    elif doc["incidents"]:
+        console.print("in incident(s): " + ", ".join(rich_safe(i) for i in doc["incidents"]))
+    if not s["events"]:
+        console.print("No event in the store matches.")
+        return
+    console.print(
+        f"{s['events']:,} events: [red]{s['attacker_events']:,} attacker[/red], "
+        f"{s['shared_events']:,} shared, {s['other_events']:,} other (owner or unattributed); "
+        f"seen {rich_safe(s['first_seen'])} to {rich_safe(s['last_seen'])}")
+    if s["attacker_first_seen"]:
+        console.print(f"attacker active {rich_safe(s['attacker_first_seen'])} to "
+                      f"{rich_safe(s['attacker_last_seen'])}; read "
+                      f"{human_bytes(s['attacker_bytes_out'])} from S3")
+    console.print("accounts: " + (", ".join(rich_safe(a) for a in s["accounts"]) or "-"))
+
+    lin = doc["lineage"]
+    tree = Tree("[bold]lineage[/bold]")
+    branches: dict[str, Tree] = {}
+    via = {e["to"]: e for e in lin["edges"]}
+    for node in lin["keys"]:
+        e = via.get(node["key"])
+        how = ""
+        if e and e["relation"] == "created-key":
+            how = f" created for user {rich_safe(e['user'] or '?')} at {rich_safe(e['time'])}"
+        elif e:
+            how = f" session of {rich_safe(e['role'] or e['api'])} at {rich_safe(e['time'])}"
+        label = (f"{rich_safe(node['key'])} ({rich_safe(node['principal'] or '?')}){how}: "
+                 f"{node['events']:,} events, [red]{node['attacker_events']:,} attacker[/red]"
+                 + (" (" + ", ".join(rich_safe(x) for x in node["stages"]) + ")"
+                    if node["stages"] else ""))
+        parent = branches.get(node["parent"]) if node["parent"] else None
+        branches[node["key"]] = (parent or tree).add(label)
+    if lin["truncated"]:
+        tree.add("... lineage cut at its size limit")
+    console.print(tree)
+
+    hourly = doc["timeline"]["hourly"]
+    if hourly:
+        t = Table(title="activity per day (from hourly counts)")
+        for col in ("day", "attacker", "shared", "other", "busiest attacker hour"):
+            t.add_column(col, justify="right" if col != "day" else "left")
+        days: dict[str, list] = {}  # type: ignore[type-arg]
+        for h in hourly:
+            days.setdefault(h["hour"][:10], []).append(h)
+        for day, hs in days.items():
+            top = max(hs, key=lambda h: h["attacker"])
+            t.add_row(rich_safe(day), f"{sum(h['attacker'] for h in hs):,}",
+                      f"{sum(h['shared'] for h in hs):,}", f"{sum(h['other'] for h in hs):,}",
+                      rich_safe(top["hour"][11:16]) if top["attacker"] else "-")
+        console.print(t)
+
+    t = Table(title="APIs")
+    for col in ("API", "calls", "attacker", "failed", "errors", "first", "last"):
+        t.add_column(col, overflow="fold")
+    for a in doc["apis"][:40]:
+        src = (a["event_source"] or "").removesuffix(".amazonaws.com")
+        t.add_row(rich_safe(f"{src}:{a['event_name']}", limit=80),
+                  f"{a['calls']:,}", f"{a['attacker_calls']:,}", f"{a['failed']:,}",
+                  rich_safe(", ".join(a["error_codes"]), limit=60),
+                  _short(a["first_seen"]), _short(a["last_seen"]))
+    console.print(t)
+    for key, title in (("source_ips", "source IPs"), ("user_agents", "user agents")):
+        t = Table(title=f"{title} (first seen first)")
+        for col in ("value", "first seen", "last seen", "events", "attacker"):
+            t.add_column(col, overflow="fold")
+        for v in doc[key][:40]:
+            t.add_row(rich_safe(v["value"], limit=120), rich_safe(v["first_seen"]),
+                      rich_safe(v["last_seen"]), f"{v['events']:,}", f"{v['attacker_events']:,}")
+        console.print(t)
+    if doc["buckets"]:
+        t = Table(title="S3 buckets")
+        for col in ("bucket", "tenant", "account", "objects read", "bytes", "attacker bytes",
+                    "first read", "last read"):
+            t.add_column(col, overflow="fold")
+        for b in doc["buckets"][:60]:
+            t.add_row(rich_safe(b["bucket"], limit=80), rich_safe(b["tenant"] or "-"),
+                      rich_safe(b["account"] or "-"), f"{b['objects_read']:,}",
+                      human_bytes(b["bytes_out"]), human_bytes(b["attacker_bytes_out"]),
+                      _short(b["first_read"]), _short(b["last_read"]))
+        console.print(t)
+    if doc["tenants"]:
+        console.print("tenants affected: " + ", ".join(
+            f"{rich_safe(t['tenant'])} ({human_bytes(t['bytes_out'])})" for t in doc["tenants"]))
+
+
+def _short(iso_time: str | None) -> str:
+    """`2026-03-19T08:35:02Z` -> `2026-03-19 08:35`: minutes are enough in a table."""
+    return rich_safe(iso_time[:16].replace("T", " ")) if iso_time else "-"

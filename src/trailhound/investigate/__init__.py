@@ -1,7 +1,9 @@
 """Questions a responder asks of one incident, as queries over the store.
 
-Correlation leaves its per-event attribution in the session as `att_events`; a hunt also keeps
-it in the store (`attribution.parquet`) so these queries work later from the store alone.
+`investigate(conn, Subject(kind, value))` (in `profile`) answers everything about one key,
+principal, IP or incident; the functions here serve the hunt's report. Correlation leaves its
+per-event attribution in the session as `att_events`; a hunt also keeps it in the store
+(`attribution.parquet`) so these queries work later from the store alone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trailhound.errors import UsageError
+from trailhound.investigate.profile import Subject, find_incident, investigate
 from trailhound.store.engine import sql_literal
+
+__all__ = ["Subject", "attach_attribution", "daily_activity", "find_incident", "investigate",
+           "investigate_store", "milestones", "save_attribution", "stage_summary"]
 
 ATTRIBUTION_FILE = "attribution.parquet"
 
@@ -127,3 +134,27 @@ def stage_summary(conn: duckdb.DuckDBPyConnection, incident_id: str
     for stage, api, tech, n, failed in rows:
         out.setdefault(stage, []).append((api, tech, int(n), int(failed)))
     return out
+
+
+def investigate_store(store_root: Path, subject: Subject, *,
+                      tenants: dict[str, str] | None = None) -> dict[str, Any]:
+    """`investigate` from a store alone: the attribution and incidents the last hunt kept
+    there, when it ran (without them every event counts as `other`)."""
+    import orjson
+
+    from trailhound.store.engine import Store
+
+    st = Store(Path(store_root))
+    try:
+        conn = st.connect()
+        has_att = attach_attribution(conn, st.root)
+        doc_path = st.root / "incidents.json"
+        incidents = orjson.loads(doc_path.read_bytes()) if doc_path.exists() else None
+        if subject.kind == "incident" and incidents is None:
+            raise UsageError("no incidents in this store yet (run `trailhound hunt` first)")
+        result = investigate(conn, subject, incidents=incidents, tenants=tenants,
+                             has_attribution=has_att)
+        conn.close()
+    finally:
+        st.close()
+    return result
