@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import ROOT, ensure_data, floor, log_files, machine, warm  # noqa: E402
+from ingest import ROOT, ensure_data, floor, log_files, machine, warm
 
 
 def main() -> int:

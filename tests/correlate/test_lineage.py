@@ -202,3 +202,50 @@ def test_weak_single_signal_is_not_an_incident(tmp_path):
     recs.append(odd)
     res = run(tmp_path, recs, [alert("new_network", [odd], "medium", "discovery")])
     assert res.incidents == []
+
+
+def test_climbs_to_the_stolen_key_when_only_late_stages_alert(tmp_path):
+    """Detection caught only the mass reads of the created key; the key that created it did
+    so from a network it never used, so it is the stolen root of the same incident."""
+    recs = routine()
+    t = T0 + timedelta(days=3, hours=2)
+    create = ct.create_access_key("web-admin", "AKIAKEYA000000000001", identity=ci_identity(),
+                                  time=ts(t), ip=ATTACKER, ua="aws-cli/1.32.0 Python/3.8")
+    key_a = ct.iam_user_identity("web-admin", "AKIAKEYA000000000001")
+    reads = [ct.get_object("tenant-x", f"f/{i}", 10, identity=key_a,
+                           time=ts(t + timedelta(hours=1, minutes=i)), ip="198.51.100.201")
+             for i in range(30)]
+    recs += [create, *reads]
+    alerts = [alert("mass_read", reads, "high", "collection"),
+              alert("bucket_enum", reads[:3], "medium", "discovery")]
+    (inc,) = run(tmp_path, recs, alerts).incidents
+    assert inc.root_access_key == CI_KEY
+    assert set(inc.access_keys) == {CI_KEY, "AKIAKEYA000000000001"}
+    assert ATTACKER in inc.source_ips and not set(inc.source_ips) & set(RUNNERS)
+
+
+def test_no_climb_past_a_legitimate_creation(tmp_path):
+    """An administrator issued the key from their usual desk; it was stolen later. The admin
+    is not part of the incident."""
+    recs = routine()
+    admin = ct.iam_user_identity("alice-admin", "AKIAADMIN00000000001")
+    t = T0
+    while t < T0 + timedelta(days=5):
+        recs.append(ct.record("ListUsers", identity=admin, time=ts(t), ip="192.0.2.50",
+                              ua="aws-cli/2.15.0 Python/3.11"))
+        t += timedelta(hours=3)
+    create = ct.create_access_key("svc", "AKIASVC0000000000001", identity=admin,
+                                  time=ts(T0 + timedelta(days=1, hours=1)), ip="192.0.2.50",
+                                  ua="aws-cli/2.15.0 Python/3.11")
+    svc = ct.iam_user_identity("svc", "AKIASVC0000000000001")
+    validate = ct.get_caller_identity(identity=svc, time=ts(T0 + timedelta(days=4)),
+                                      ip=ATTACKER, ua="TruffleHog")
+    reads = [ct.get_object("tenant-x", f"f/{i}", 10, identity=svc,
+                           time=ts(T0 + timedelta(days=4, minutes=i + 1)), ip=ATTACKER)
+             for i in range(10)]
+    recs += [create, validate, *reads]
+    alerts = [alert("validator_ua", [validate], "medium", "credential-validation"),
+              alert("mass_read", reads, "high", "collection")]
+    (inc,) = run(tmp_path, recs, alerts).incidents
+    assert inc.root_access_key == "AKIASVC0000000000001"
+    assert "AKIAADMIN00000000001" not in inc.access_keys

@@ -35,6 +35,7 @@ from trailhound.correlate.netinfo import VALIDATOR_FAMILIES, network_sql, ua_fam
 from trailhound.correlate.profile import (
     SEVERITY_RANK,
     KeyVerdict,
+    established_networks,
     judge_key,
     key_network_usage,
     mark_org_networks,
@@ -123,6 +124,8 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
         for k in new:
             verdicts[k] = judge_key(k, usage.get(k, {}), forced_attacker=True)
         frontier = new
+
+    _climb(conn, verdicts, parent, created)
 
     compromised = {k for k, v in verdicts.items() if v.compromised}
     roots = sorted(k for k in compromised if _root_of(k, parent) == k)
@@ -239,6 +242,81 @@ def _keys_of_entity(conn: duckdb.DuckDBPyConnection, entity: str) -> list[str]:
         return [entity]
     return [r[0] for r in conn.execute(
         "SELECT DISTINCT access_key_id FROM kev WHERE k = ?", [entity]).fetchall()]
+
+
+def _climb(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
+           parent: dict[str, str], created: dict[str, tuple[str, str | None]]) -> None:
+    """Follow the lineage upward from what the attacker used.
+
+    Detection may catch only a late stage (mass reads by a created key, a session in another
+    account). The call that created that key or obtained that session was made by another
+    key; when it came from a network that key did not routinely use, that key was in the
+    attacker's hands too and is the real root. A creation from the creator's own established
+    network (an administrator issuing a key that was stolen later) stops the climb."""
+    for _ in range(MAX_LINEAGE_DEPTH):
+        used = _attacker_keys(conn, verdicts)
+        orphans = sorted(k for k in used if k not in parent)
+        if not orphans:
+            return
+        conn.register("orphans_arrow", pa.table({"k": pa.array(orphans, pa.string())}))
+        makers = conn.execute(f"""
+            SELECT coalesce(session_access_key_id, created_access_key_id) AS child,
+                   access_key_id, {network_sql()}, event_time, event_name, target_user
+            FROM events WHERE error_code IS NULL AND access_key_id IS NOT NULL
+              AND (session_access_key_id IN (SELECT k FROM orphans_arrow)
+                   OR created_access_key_id IN (SELECT k FROM orphans_arrow))
+        """).fetchall()
+        conn.unregister("orphans_arrow")
+        grew = False
+        for child, maker, net, when, name, user in makers:
+            if maker == child or child in parent:
+                continue
+            ent = maker if maker.startswith("AKIA") else _entity_of_key(conn, maker)
+            if ent is None:
+                continue
+            _load_entity_events(conn, {ent})
+            usage = key_network_usage(conn, "cand_keys")
+            mark_org_networks(conn, usage)
+            nets = usage.get(ent, {})
+            if net not in nets or net in established_networks(nets, when):
+                continue
+            prior = verdicts.get(ent)
+            forced: dict[str, str] = {}
+            if prior is not None and prior.compromised:
+                forced = {n: "network of an earlier suspicious use"
+                          for n, (lab, _) in prior.labels.items() if lab == "attacker"}
+            forced.setdefault(net, "created or obtained a key the attacker used")
+            verdicts[ent] = judge_key(ent, nets, forced_suspicious=forced)
+            if not verdicts[ent].compromised:
+                continue
+            parent[child] = maker if maker.startswith("AKIA") else ent
+            if name == "CreateAccessKey":
+                created[child] = (maker, user)
+            grew = True
+        if not grew:
+            return
+
+
+def _attacker_keys(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict]
+                   ) -> set[str]:
+    out: set[str] = set()
+    for k, v in verdicts.items():
+        if not v.compromised:
+            continue
+        nets = [n for n, (lab, _) in v.labels.items() if lab == "attacker"]
+        if k.startswith("role:"):
+            out |= {r[0] for r in conn.execute(
+                "SELECT DISTINCT access_key_id FROM kev WHERE k = ? AND list_contains(?, net)",
+                [k, nets]).fetchall()}
+        else:
+            out.add(k)
+    return out
+
+
+def _entity_of_key(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = conn.execute(f"SELECT {_ENTITY_SQL} FROM events e WHERE e.access_key_id = ? LIMIT 1",
+                       [key]).fetchone()
+    return row[0] if row else None
 
 
 def _root_of(k: str, parent: dict[str, str]) -> str:

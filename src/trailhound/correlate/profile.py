@@ -171,8 +171,25 @@ def mark_org_networks(conn: duckdb.DuckDBPyConnection,
         usage[k][net].org_known = int(n)
 
 
-def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = False
-              ) -> KeyVerdict:
+def established_networks(nets: dict[str, NetUse], before: datetime) -> set[str]:
+    """Networks an entity used routinely before `before`: its first day's, or any seen at
+    least a day earlier with a few events. Used to tell whether a call was the owner's."""
+    if not nets:
+        return set()
+    first = min(u.first_seen for u in nets.values())
+    out = set()
+    for n, u in nets.items():
+        if is_aws_origin(n):
+            continue
+        first_day = u.first_seen < first + WARMUP and u.first_seen < before
+        settled = u.first_seen < before - WARMUP and u.events >= 3
+        if first_day or settled:
+            out.add(n)
+    return out
+
+
+def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = False,
+              forced_suspicious: dict[str, str] | None = None) -> KeyVerdict:
     """Decide whether `key` (or role entity) was used by someone other than its owner, and
     from which networks.
 
@@ -201,9 +218,9 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     routine = {r for n in warm for r, (_, _, t, days) in nets[n].alert_rules.items()
                if days >= 2 or t < first + WARMUP}
 
-    suspicious: dict[str, str] = {}
+    suspicious: dict[str, str] = dict(forced_suspicious or {})
     for net, use in nets.items():
-        if net in warm or use.first_alert is None or is_aws_origin(net):
+        if net in suspicious or net in warm or use.first_alert is None or is_aws_origin(net):
             continue
         if use.org_known >= ORG_KNOWN_MIN_EVENTS:
             continue  # the organisation's own infrastructure, not new to it
@@ -230,6 +247,7 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
         base_ua = set().union(*(u.ua_families for u in baseline.values())) if baseline else set()
         base_api = set().union(*(u.apis for u in baseline.values())) if baseline else set()
         owner_like = {n for n in suspicious if baseline and not nets[n].validator
+                      and n not in (forced_suspicious or {})
                       and nets[n].ua_families <= base_ua and nets[n].apis <= base_api}
         if not owner_like:
             break
@@ -274,7 +292,7 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     medium_stages = {st for rank, st in unusual_alerts
                      if st and rank >= SEVERITY_RANK["medium"]}
     validator = any(nets[n].validator for n in suspicious)
-    evidence: list[str] = []
+    evidence: list[str] = sorted(set((forced_suspicious or {}).values()))
     if validator:
         evidence.append("credential validator user agent")
     if sus_rank >= SEVERITY_RANK["high"]:
@@ -282,7 +300,7 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     if len(medium_stages) >= 2:
         evidence.append("alerts in several attack stages from new infrastructure: "
                         + ", ".join(sorted(medium_stages)))
-    compromised = bool(evidence) and (bool(baseline) or validator
+    compromised = bool(evidence) and (bool(baseline) or validator or bool(forced_suspicious)
                                       or sus_rank >= SEVERITY_RANK["high"])
     baseline_events = sum(u.events for u in baseline.values())
     attacker_nets = [n for n, (lab, _) in labels.items() if lab == "attacker"]
