@@ -41,42 +41,45 @@ def web(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     exp = SHARE_WEB * org.events_per_day * WEB_PROFILE[h] / WEB_SUM * (0.8 if wk >= 5 else 1.05)
     role = org.web_role
     assert role is not None
-    idents: dict[tuple[int, str], R.Record] = {}
+    idents = ctx.cache.setdefault("web-idents", {})
+    rand = rng.random
+    inst = org.web_instances
+    n_inst = len(inst)
+    ua, vpce = org.web_ua, org.vpce
+    s3 = R.s3_data
+    append = out.append
     for _ in range(count(exp, rng)):
-        t = hour_t + rng.randrange(3600)
-        iid, ip = org.web_instances[rng.randrange(len(org.web_instances))]
+        t = hour_t + int(rand() * 3600)
+        iid, ip = inst[int(rand() * n_inst)]
         key, created, _ = instance_session(org, iid, t)
-        ident = idents.get((t // (INSTANCE_CRED_HOURS * 3600), iid + key))
+        ident = idents.get(key)
         if ident is None:
-            ident = R.assumed_role(role.account, role.name, role.role_id, iid, key, created,
-                                   ec2=True)
-            idents[(t // (INSTANCE_CRED_HOURS * 3600), iid + key)] = ident
+            ident = idents[key] = R.assumed_role(role.account, role.name, role.role_id, iid,
+                                                 key, created, ec2=True)
         b = ctx.popular_bucket(rng)
-        x = rng.random()
+        x = rand()
         if x < 0.86:
             k, size = ctx.popular_object(rng, b)
-            if rng.random() < 0.004:
-                out.append((t, R.s3_data(t, rng, ident, "GetObject", b.name, k + ".bak",
-                                         b.region, b.account, ip, org.web_ua, vpce=org.vpce,
-                                         error=("NoSuchKey",
-                                                "The specified key does not exist."))))
+            if rand() < 0.004:
+                append((t, s3(t, rng, ident, "GetObject", b.name, k + ".bak", b.region,
+                              b.account, ip, ua, vpce=vpce,
+                              error=("NoSuchKey", "The specified key does not exist."))))
                 continue
-            out.append((t, R.s3_data(t, rng, ident, "GetObject", b.name, k, b.region, b.account,
-                                     ip, org.web_ua, bytes_out=size, vpce=org.vpce)))
+            append((t, s3(t, rng, ident, "GetObject", b.name, k, b.region, b.account, ip, ua,
+                          bytes_out=size, vpce=vpce)))
         elif x < 0.92:
             k, _ = ctx.popular_object(rng, b)
-            out.append((t, R.s3_data(t, rng, ident, "HeadObject", b.name, k, b.region, b.account,
-                                     ip, org.web_ua, vpce=org.vpce)))
+            append((t, s3(t, rng, ident, "HeadObject", b.name, k, b.region, b.account, ip, ua,
+                          vpce=vpce)))
         elif x < 0.96:
             k, _ = ctx.popular_object(rng, b)
             prefix = k.split("/", 1)[0] + "/"
-            out.append((t, R.s3_data(t, rng, ident, "ListObjectsV2", b.name, None, b.region,
-                                     b.account, ip, org.web_ua, vpce=org.vpce,
-                                     list_prefix=prefix)))
+            append((t, s3(t, rng, ident, "ListObjectsV2", b.name, None, b.region, b.account,
+                          ip, ua, vpce=vpce, list_prefix=prefix)))
         else:
             k, size = ctx.popular_object(rng, b)
-            out.append((t, R.s3_data(t, rng, ident, "PutObject", b.name, k, b.region, b.account,
-                                     ip, org.web_ua, bytes_in=size, vpce=org.vpce)))
+            append((t, s3(t, rng, ident, "PutObject", b.name, k, b.region, b.account, ip, ua,
+                          bytes_in=size, vpce=vpce)))
 
 
 def backup(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:

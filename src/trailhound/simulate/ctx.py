@@ -26,6 +26,7 @@ class Ctx:
     org: Org
     _objects: dict[str, dict[int, tuple[str, int]]] = field(default_factory=dict)
     _bucket_cum: list[float] = field(default_factory=list)
+    cache: dict[str, dict] = field(default_factory=dict)
 
     def obj(self, b: Bucket, i: int) -> tuple[str, int]:
         """Object `i` of bucket `b` (key, size), derived from (seed, bucket, i) on demand so a
@@ -47,7 +48,7 @@ class Ctx:
         return o
 
     def random_object(self, rng: random.Random, b: Bucket) -> tuple[str, int]:
-        return self.obj(b, rng.randrange(b.n_objects))
+        return self.obj(b, int(rng.random() * b.n_objects))
 
     def popular_bucket(self, rng: random.Random) -> Bucket:
         """A tenant bucket, popular tenants far more often (web traffic is Zipf-like)."""

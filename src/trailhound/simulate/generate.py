@@ -118,7 +118,7 @@ def _check(out: Path, scenario: str, days: int, events_per_day: int, seed: int,
 def generate(out: Path, *, scenario: str = "full", days: int = 7,
              events_per_day: int = DEFAULT_EVENTS_PER_DAY, seed: int = 1,
              start: date = DEFAULT_START, workers: int | None = None,
-             compress_level: int = 3, overwrite: bool = False,
+             compress_level: int = 1, overwrite: bool = False,
              progress: Progress | None = None) -> Truth:
     """Write a labelled CloudTrail corpus in AWS's S3 layout under `out`, plus `truth.json`
     and `tenants.json`. Same arguments -> byte-identical files, whatever `workers` is."""
