@@ -169,18 +169,25 @@ def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
         result.files.append(path)
 
     from trailhound import investigate
-    from trailhound.report.markdown import render_markdown
+    from trailhound.report.html import render_model as render_html
+    from trailhound.report.markdown import render_model as render_markdown
+    from trailhound.report.model import build_model
 
     investigate.save_attribution(conn, st.root)
+    incidents_doc = {"incidents": doc["incidents"]}
     for inc in result.incidents:
         result.details[inc.id] = {
             "milestones": investigate.milestones(conn, inc.id),
             "daily": investigate.daily_activity(conn, inc.id),
             "stages": investigate.stage_summary(conn, inc.id),
+            "investigation": investigate.investigate(
+                conn, investigate.Subject("incident", inc.id), incidents=incidents_doc),
         }
-    md = render_markdown(result)
-    _atomic_write(out / "report.md", md.encode())
+    model = build_model(result)  # one content, two renderers
+    _atomic_write(out / "report.md", render_markdown(model).encode())
     result.files.append(out / "report.md")
+    _atomic_write(out / "report.html", render_html(model).encode())
+    result.files.append(out / "report.html")
 
 
 def load_incidents(store: Path) -> dict[str, Any]:

@@ -242,6 +242,13 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
         FROM inv_ev WHERE access_key_id IS NOT NULL GROUP BY 1
     """).fetchall()
     stats = {r[0]: r[1:] for r in rows}
+    per_stage: dict[str, dict[str, int]] = {}
+    for k, stage, n in conn.execute("""
+        SELECT access_key_id, stage, count(*) FROM inv_ev
+        WHERE attribution = 'attacker' AND stage IS NOT NULL AND access_key_id IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """).fetchall():
+        per_stage.setdefault(k, {})[stage] = int(n)
     parent = {e["to"]: e for e in edges}
     nodes = []
     for k in keys:
@@ -254,7 +261,7 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
             "parent": e["from"] if e else None, "via": e["relation"] if e else "seed",
             "first_seen": iso(first), "last_seen": iso(last), "events": int(n),
             "attacker_events": int(att), "shared_events": int(shared),
-            "stages": list(stages or []),
+            "stages": list(stages or []), "stage_events": per_stage.get(k, {}),
         })
     return {"seeds": list(dict.fromkeys(seeds)), "keys": nodes, "edges": edges,
             "truncated": len(keys) >= MAX_LINEAGE_KEYS}
