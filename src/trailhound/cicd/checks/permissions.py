@@ -1,4 +1,5 @@
-"""GITHUB_TOKEN scope: no `permissions:` at all (default scopes) or `write-all`."""
+"""GITHUB_TOKEN scope: no `permissions:` (default scopes), `write-all`, and broad grants
+(`read-all`, or write scopes at workflow level that reach every job)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,60 @@ from typing import Any
 
 from trailhound.cicd.checks.base import finding
 from trailhound.cicd.model import Finding
-from trailhound.cicd.pipeline import GITHUB_WORKFLOW, Pipeline
+from trailhound.cicd.pipeline import GITHUB_WORKFLOW, Job, Pipeline
 from trailhound.cicd.yamlnodes import LMap, key_line, text
 
 SENSITIVE = frozenset({"id-token", "contents", "packages", "actions", "pull-requests",
                        "deployments", "security-events", "attestations"})
 
 
+def _level(perms: Any) -> str:
+    return text(perms).strip().lower()
+
+
+def _job_line(job: Job) -> int:
+    return key_line(job.raw, "permissions", job.line)
+
+
 def check(p: Pipeline, kb: Any = None) -> Iterator[Finding]:
     if p.kind != GITHUB_WORKFLOW:
         return
-    if p.has_permissions and text(p.permissions).strip().lower() == "write-all":
+    wf = _level(p.permissions) if p.has_permissions else None
+    if wf == "write-all":
         yield finding("permissions-write-all", p, p.permissions_line,
                       "the workflow grants `write-all` to every job")
-    elif p.has_permissions and text(p.permissions).strip().lower() == "read-all":
-        yield finding("permissions-broad-workflow", p, p.permissions_line,
+    elif wf == "read-all":
+        yield finding("permissions-broad", p, p.permissions_line,
                       "`read-all` at workflow level gives every job read access to every scope")
     elif p.has_permissions and isinstance(p.permissions, LMap):
-        writes = [k for k, v in p.permissions.items() if text(v).strip().lower() == "write"]
-        if writes and len(p.jobs) > 0:
-            sev = "medium" if set(writes) & SENSITIVE else "low"
-            yield finding("permissions-broad-workflow", p, p.permissions_line,
-                          f"workflow-level `{', '.join(f'{w}: write' for w in writes)}` "
-                          f"reaches all {len(p.jobs)} job(s)", severity=sev, scopes=writes)
+        for scope, v in p.permissions.items():
+            if _level(v) == "write":
+                sev = "medium" if scope in SENSITIVE else "low"
+                yield finding("permissions-broad", p, key_line(p.permissions, scope),
+                              f"workflow-level `{scope}: write` reaches all {len(p.jobs)} "
+                              "job(s), not only the one that needs it", severity=sev,
+                              scope=scope)
+    # A workflow only ever called by others gets its token from the caller, so its plain
+    # jobs need no block of their own; jobs that call other workflows always do.
+    call_only = bool(p.triggers) and set(p.triggers) == {"workflow_call"}
+    bare = [j for j in p.jobs if not j.has_permissions]
+    if not p.has_permissions and not call_only and bare and len(p.jobs) >= 2:
+        yield finding("permissions-missing", p, p.raw.line,
+                      f"no top-level `permissions:` and {len(bare)} job(s) without their own: "
+                      "`permissions: {}` at the top would fix them all at once",
+                      jobs=[j.id for j in bare])
     for job in p.jobs:
-        if job.has_permissions and text(job.permissions).strip().lower() == "write-all":
-            yield finding("permissions-write-all", p, key_line(job.raw, "permissions", job.line),
+        lvl = _level(job.permissions) if job.has_permissions else None
+        if lvl == "write-all":
+            yield finding("permissions-write-all", p, _job_line(job),
                           f"job `{job.id}` grants `write-all`", job=job)
-    if not p.has_permissions:
-        bare = [j for j in p.jobs if not j.has_permissions]
-        if bare:
-            names = ", ".join(j.id for j in bare[:6]) + (" ..." if len(bare) > 6 else "")
-            yield finding("permissions-missing", p, p.header_line,
-                          f"no `permissions:` in the workflow or in job(s) {names}: the "
-                          "token gets the repository's default scopes", jobs=[j.id for j in bare])
+        elif lvl == "read-all":
+            yield finding("permissions-broad", p, _job_line(job),
+                          f"job `{job.id}` grants `read-all`", job=job)
+        elif not job.has_permissions and not p.has_permissions and (
+                not call_only or job.uses is not None):
+            what = ("calls a reusable workflow" if job.uses is not None else "runs")
+            yield finding("permissions-missing", p, job.line,
+                          f"job `{job.id}` {what} without a `permissions:` block (and the "
+                          "workflow sets none): the token gets the repository's default "
+                          "scopes", job=job)

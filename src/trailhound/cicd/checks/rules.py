@@ -75,15 +75,18 @@ _RULES = [
          "actions, id-token...), to every step of the job.",
          "List only the scopes the job needs, each at the lowest level.",
          "excessive-permissions"),
-    Rule("permissions-broad-workflow", "Broad token permissions at workflow level", "low",
-         "Write scopes (or `read-all`) granted at the top of a workflow reach every job, "
+    Rule("permissions-broad", "Broad token permissions (`read-all`, workflow-level writes)",
+         "low",
+         "`read-all` grants every scope; write scopes granted at the top of a workflow reach "
+         "every job, "
          "including jobs that run third-party code and never needed them; `id-token: write` "
          "there lets every job mint cloud credentials.",
          "Set `permissions: {}` at workflow level and grant each scope in the one job that "
          "needs it.", "excessive-permissions"),
     Rule("dangerous-trigger", "Workflow runs with secrets on events from forks", "medium",
-         "`pull_request_target` and `workflow_run` run in the base repository's context "
-         "with its secrets and a write token, on events anyone can cause from a fork.",
+         "`pull_request_target`, `workflow_run` and `issue_comment` run in the base "
+         "repository's context with its secrets and a write token, on events anyone can "
+         "cause (a fork's pull request, a comment).",
          "Use `pull_request` where possible; otherwise never check out or execute the "
          "pull request's code in that workflow, and keep its permissions minimal.",
          "dangerous-triggers"),

@@ -13,8 +13,8 @@ from trailhound.cicd.pipeline import GITHUB_WORKFLOW, Pipeline
 from trailhound.cicd.refs import parse_uses
 from trailhound.cicd.yamlnodes import key_line, line_of, text
 
-PRIVILEGED = ("pull_request_target", "workflow_run")
-COMMENT_OPS = ("issue_comment", "pull_request_review_comment", "pull_request_review")
+PRIVILEGED = ("pull_request_target", "workflow_run", "issue_comment")
+COMMENT_OPS = ("pull_request_review_comment", "pull_request_review")
 
 UNTRUSTED_REF = re.compile(
     r"github\.event\.pull_request\.head\.(?:sha|ref|repo\.full_name|label)"
