@@ -172,6 +172,7 @@ def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     from trailhound.report.html import render_model as render_html
     from trailhound.report.markdown import render_model as render_markdown
     from trailhound.report.model import build_model
+    from trailhound.report.stix import render_stix
 
     investigate.save_attribution(conn, st.root)
     incidents_doc = {"incidents": doc["incidents"]}
@@ -188,6 +189,8 @@ def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     result.files.append(out / "report.md")
     _atomic_write(out / "report.html", render_html(model).encode())
     result.files.append(out / "report.html")
+    _atomic_write(out / "stix.json", render_stix(result).encode())
+    result.files.append(out / "stix.json")
 
 
 def load_incidents(store: Path) -> dict[str, Any]:
