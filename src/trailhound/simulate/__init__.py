@@ -6,7 +6,7 @@ benchmarks.
 """
 
 from trailhound.simulate.attacks import SCENARIOS
-from trailhound.simulate.generate import DEFAULT_EVENTS_PER_DAY, DEFAULT_START, generate
+from trailhound.simulate.corpus import DEFAULT_EVENTS_PER_DAY, DEFAULT_START, generate
 from trailhound.simulate.truth import STAGES, Truth
 from trailhound.simulate.verify import verify
 
