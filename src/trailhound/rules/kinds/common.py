@@ -21,6 +21,9 @@ ENTITY: dict[str, str] = {
     "key": "coalesce(access_key_id, principal_arn)",
     "principal": "coalesce(principal_arn, access_key_id)",
     "role": "coalesce(session_issuer_arn, principal_arn, access_key_id)",
+    # The role an AssumeRole call assumed (its session ARN without the session name).
+    "assumed_role": ("regexp_extract(assumed_role_arn, "
+                     "'^(arn:[a-z-]+:sts::[0-9]+:assumed-role/[^/]+)/', 1)"),
 }
 
 

@@ -1,7 +1,9 @@
 """`kind: new_terms`: a value never seen before for an entity (first-seen).
 
     new_terms:
-      select: {Sigma detection}        # which events count (history and detection alike)
+      select: {Sigma detection}        # events whose value may be new
+      history: {Sigma detection}       # optional: events that make up the entity's history
+                                       #    (default: all its events)
       entity: key                      # key | principal | role
       value: th.source_net             # any Sigma field or derived th.* value
       lookback: 14d                    # history read before the interval
@@ -15,7 +17,7 @@
 
 A value counts as new when its first occurrence since `since - lookback` falls inside the
 interval: that is stricter than "not in the look-back window before each event" and needs one
-pass instead of one per event.
+pass instead of one per event. History is counted in whole hours before the new value.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def validate(spec: dict[str, Any]) -> list[str]:
     if not isinstance(p, dict):
         return ["new_terms: required mapping (select, entity, value, lookback, ...)"]
     check_select(errors, p)
+    if "history" in p:
+        check_select(errors, p, "history")
     check(errors, isinstance(p.get("value"), str), "new_terms.value: required field name")
     try:
         entity_sql(p.get("entity", DEFAULTS["entity"]))
@@ -69,33 +73,51 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
     min_days = int(p["min_history_days"]) * 86400
     min_events = int(p["min_history_events"])
     select = detection_where(p.get("select"))
+    history = detection_where(p.get("history"), what="history")
+    entity = entity_sql(p["entity"])
     conc = ""
     conc_join = ""
     if p.get("concurrent_known"):
         w = seconds(p["concurrent_known"])
         conc = f""", conc AS (
-    SELECT DISTINCT f.entity, f.value FROM firsts f JOIN s ON s.entity = f.entity
-     AND s.value <> f.value AND s.value_first < f.value_first
-     AND s.event_time BETWEEN f.value_first - INTERVAL {w} SECOND
-                          AND f.value_first + INTERVAL {w} SECOND)"""
+    SELECT DISTINCT f.entity, f.value FROM firsts f
+    JOIN base b ON b.entity = f.entity AND b.value <> f.value
+     AND b.event_time BETWEEN f.value_first - INTERVAL {w} SECOND
+                          AND f.value_first + INTERVAL {w} SECOND
+    JOIN vf k ON k.entity = b.entity AND k.value = b.value AND k.value_first < f.value_first)"""
         conc_join = "JOIN conc USING (entity, value)"
+    # vf: first occurrence of every (entity, value) since `since - lookback`; cand: those that
+    # fall inside the interval. hist: the entity's events per hour (all its events unless
+    # `history` narrows them) with running totals; an ASOF join gives, for each candidate, the
+    # history accumulated in the whole hours before it and since when the entity is known.
+    # Hash aggregates instead of window functions over every event keep this one pass each.
     return f"""WITH base AS (
-    SELECT {HIT_SELECT}, {entity_sql(p["entity"])} AS entity, {value_sql(p["value"])} AS value
+    SELECT {HIT_SELECT}, {entity} AS entity, {value_sql(p["value"])} AS value
     FROM events WHERE {tr.where(lookback_seconds=lookback)} AND ({select})
-), s AS (
-    SELECT *,
-        row_number() OVER (PARTITION BY entity ORDER BY event_time, event_id) - 1 AS n_before,
-        min(event_time) OVER (PARTITION BY entity) AS entity_first,
-        min(event_time) OVER (PARTITION BY entity, value) AS value_first
-    FROM base WHERE entity IS NOT NULL AND value IS NOT NULL
+), vf AS (
+    SELECT entity, value, min(event_time) AS value_first FROM base
+    WHERE entity IS NOT NULL AND value IS NOT NULL GROUP BY entity, value
+), cand AS (
+    SELECT * FROM vf WHERE {tr.detect_where("value_first")}
+), hourly AS (
+    SELECT {entity} AS entity, time_bucket(INTERVAL 1 HOUR, event_time) AS hour,
+           count(*) AS n
+    FROM events
+    WHERE {tr.where(lookback_seconds=lookback)} AND ({history})
+      AND {entity} IN (SELECT entity FROM cand)
+    GROUP BY ALL
+), hist AS (
+    SELECT entity, hour + INTERVAL 1 HOUR AS hour_end,
+           sum(n) OVER (PARTITION BY entity ORDER BY hour) AS n_upto,
+           min(hour) OVER (PARTITION BY entity) AS entity_first
+    FROM hourly
 ), firsts AS (
-    SELECT entity, value, value_first FROM s
-    WHERE event_time = value_first AND {tr.detect_where()}
-      AND n_before >= {min_events}
-      AND value_first >= entity_first + INTERVAL {min_days} SECOND
-    QUALIFY row_number() OVER (PARTITION BY entity, value ORDER BY event_id) = 1
+    SELECT c.entity, c.value, c.value_first FROM cand c
+    ASOF JOIN hist h ON c.entity = h.entity AND c.value_first >= h.hour_end
+    WHERE h.n_upto >= {min_events}
+      AND h.entity_first <= c.value_first - INTERVAL {min_days} SECOND
 ){conc}
-SELECT {", ".join("s." + c for c in HIT_SELECT.split(", "))},
+SELECT {", ".join("b." + c for c in HIT_SELECT.split(", "))},
        f.value_first AS grp, f.entity AS grp_entity
-FROM s JOIN firsts f USING (entity, value) {conc_join}
-WHERE s.event_time < f.value_first + INTERVAL {evidence} SECOND"""
+FROM base b JOIN firsts f USING (entity, value) {conc_join}
+WHERE b.event_time < f.value_first + INTERVAL {evidence} SECOND"""
