@@ -118,6 +118,13 @@ def test_gitlab_local_include_is_followed() -> None:
     assert res.files == [".gitlab-ci.yml", "ci/scan.yml"]
     scan = {(f.rule_id, f.line) for f in res.findings if f.path == "ci/scan.yml"}
     assert ("known-bad-version", 2) in scan and ("runtime-tool-install", 4) in scan
+    # The included scanner job sees the including file's global AWS key variables: the
+    # reference attack in GitLab form (scanner by mutable tag next to a long-lived key).
+    inherited = [f for f in res.findings if f.rule_id == "long-lived-aws-key"
+                 and f.path == "ci/scan.yml"]
+    assert [(f.line, f.job, f.severity) for f in inherited] == [(1, "scan", "critical")]
+    assert [p["workflow"] for p in res.profiles] == [".gitlab-ci.yml", "ci/scan.yml"]
+    assert res.profiles[1]["aws_region"] == "eu-west-1"
     # The anchor-merged image is reported once, not once per job that merges it.
     assert sum(1 for f in res.findings if f.rule_id == "unpinned-image"
                and f.path == ".gitlab-ci.yml") == 1

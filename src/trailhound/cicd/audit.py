@@ -19,7 +19,7 @@ from trailhound.cicd.parse_github import parse_action, parse_workflow
 from trailhound.cicd.parse_gitlab import parse_gitlab
 from trailhound.cicd.pipeline import GITLAB, Pipeline
 from trailhound.cicd.profiles import profiles_for
-from trailhound.cicd.yamlnodes import MAX_BYTES, YamlError, load
+from trailhound.cicd.yamlnodes import MAX_BYTES, LMap, YamlError, load
 
 
 class AuditPathError(ValueError):
@@ -71,7 +71,11 @@ def _local_includes(p: Pipeline, c: Candidate) -> list[Candidate]:
             disp = target.relative_to(c.root.resolve()).as_posix()
         except ValueError:
             disp = target.as_posix()
-        out.append(Candidate(target, disp, "gitlab", False, c.root, root))
+        env = LMap(c.parent_env or {})
+        env.line, env.key_lines = 1, {}
+        env.update({k: v for k, v in p.env.items()})
+        out.append(Candidate(target, disp, "gitlab", False, c.root, root, env,
+                             c.parent_path or p.path))
     return out
 
 
@@ -100,6 +104,8 @@ def audit(paths: list[str | Path], *, known_bad: KnownBad | None = None,
             continue
         if p is None:
             continue  # a walked YAML file that is no pipeline; an include may claim it later
+        if c.parent_env:
+            p.inherited_env, p.inherited_from = c.parent_env, c.parent_path
         done.add(rp)
         res.files.append(c.display)
         res.findings.extend(run_checks(p, kb))

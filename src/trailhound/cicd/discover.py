@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", "__pycache__",
                        ".tox", ".mypy_cache", ".ruff_cache", "dist", "build"})
@@ -30,6 +31,9 @@ class Candidate:
     explicit: bool
     root: Path
     include_root: Path | None = None
+    # GitLab: global `variables:` of the file that included this one (they apply here too)
+    parent_env: Any = None
+    parent_path: str | None = None
 
 
 def classify(path: Path) -> str:

@@ -82,3 +82,6 @@ class Pipeline:
     includes: list[Include] = field(default_factory=list)
     header_line: int = 1
     cache: dict[str, Any] = field(default_factory=dict)  # derived facts shared by checks
+    # GitLab: global variables of the including file, which reach this file's jobs too.
+    inherited_env: LMap = field(default_factory=LMap)
+    inherited_from: str | None = None

@@ -119,7 +119,7 @@ def _ua(job: Job, gitlab: bool) -> list[str]:
 
 
 def _region(p: Pipeline, job: Job) -> str | None:
-    maps: list[LMap] = [p.env, job.env] + [st.env for st in job.steps]
+    maps: list[LMap] = [p.env, p.inherited_env, job.env] + [st.env for st in job.steps]
     for m in maps:
         for k in ("AWS_REGION", "AWS_DEFAULT_REGION"):
             v = text(m.get(k)).strip()

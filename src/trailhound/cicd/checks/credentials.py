@@ -33,7 +33,7 @@ _GL_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 class KeyRef:
     """One hand-over of an AWS key: where, to which jobs, from which secrets."""
 
-    scope: str  # workflow | job | step | with | script | variables
+    scope: str  # workflow | job | step | with | script | variables | inherited
     line: int
     jobs: list[Job]
     secret_names: list[str] = field(default_factory=list)
@@ -80,6 +80,11 @@ def _aws_keys(p: Pipeline) -> list[KeyRef]:
     if envs:
         out.append(KeyRef("workflow" if p.kind != GITLAB else "variables", line,
                           list(p.jobs), secrets, envs, lit))
+    envs, secrets, _line, lit = _from_mapping(p.inherited_env, p)
+    if envs:
+        for job in p.jobs:
+            if job.id != "(default)":
+                out.append(KeyRef("inherited", job.line, [job], secrets, envs, lit))
     for job in p.jobs:
         envs, secrets, line, lit = _from_mapping(job.env, p)
         if envs:
@@ -106,10 +111,12 @@ def _aws_keys(p: Pipeline) -> list[KeyRef]:
     return out
 
 
-def _where(k: KeyRef) -> str:
+def _where(k: KeyRef, p: Pipeline) -> str:
     return {"workflow": "workflow-level env (every job)", "job": "job env",
             "step": "step env", "with": "action inputs", "script": "a script",
-            "variables": "CI variables"}[k.scope]
+            "variables": "CI variables",
+            "inherited": f"the global variables of {p.inherited_from}, which include this "
+                         "file"}[k.scope]
 
 
 def check(p: Pipeline, kb: Any = None) -> Iterator[Finding]:
@@ -127,6 +134,6 @@ def check(p: Pipeline, kb: Any = None) -> Iterator[Finding]:
             sev, extra = "high", ""
         job = k.jobs[0] if len(k.jobs) == 1 else None
         yield finding("long-lived-aws-key", p, k.line,
-                      f"AWS access key from {names} in {_where(k)}.{extra}", job=job,
+                      f"AWS access key from {names} in {_where(k, p)}.{extra}", job=job,
                       severity=sev, secrets=list(dict.fromkeys(k.secret_names)),
                       jobs=[j.id for j in k.jobs])
