@@ -99,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         print(render(r), flush=True)
     if a.record:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        args = list(argv if argv is not None else sys.argv[1:])
+        if "--note" in args:  # the note is printed below, not repeated in the command
+            i = args.index("--note")
+            del args[i:i + 2]
         section = (f"\n## simulate: generation speed ({stamp})\n\n"
-                   f"`{' '.join(['bench/simulate.py', *(argv or sys.argv[1:])])}`, "
+                   f"`{' '.join(['bench/simulate.py', *args])}`, "
                    f"scenario {a.scenario}, seed {a.seed}.\nMachine: {host}.\n"
                    + (f"{a.note}\n" if a.note else "")
                    + f"\n{HEADER}\n" + "\n".join(rows) + "\n")
