@@ -109,3 +109,25 @@ def test_c_and_python_safe_loaders_agree() -> None:
         text = f.read_text()
         assert flat(load(text, loader=yaml.SafeLoader), []) == flat(
             load(text, loader=yaml.CSafeLoader), []), f
+
+
+def test_any_text_gives_findings_or_an_error_never_an_exception(tmp_path: Path) -> None:
+    """Lines of real fixtures shuffled, cut and re-indented: whatever the shape, the audit
+    returns (findings or one error entry), it never raises."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    pool = [ln for f in sorted(WF.rglob("*.y*ml")) for ln in f.read_text().splitlines()]
+    target = tmp_path / "fuzz.yml"
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.sampled_from(pool), st.integers(0, 3)), max_size=40))
+    def run(lines: list[tuple[str, int]]) -> None:
+        target.write_text("on: push\njobs:\n" + "\n".join(" " * (2 * i) + ln.strip()
+                                                         for ln, i in lines) + "\n")
+        res = audit([target])
+        assert len(res.files) == 1
+        assert len(res.errors) <= 1
+
+    run()
