@@ -172,6 +172,7 @@ def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     from trailhound.report.html import render_model as render_html
     from trailhound.report.markdown import render_model as render_markdown
     from trailhound.report.model import build_model
+    from trailhound.report.ocsf import render_ocsf
     from trailhound.report.stix import render_stix
 
     investigate.save_attribution(conn, st.root)
@@ -191,6 +192,8 @@ def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     result.files.append(out / "report.html")
     _atomic_write(out / "stix.json", render_stix(result).encode())
     result.files.append(out / "stix.json")
+    _atomic_write(out / "ocsf.json", render_ocsf(result).encode())
+    result.files.append(out / "ocsf.json")
 
 
 def load_incidents(store: Path) -> dict[str, Any]:

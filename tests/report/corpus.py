@@ -45,6 +45,7 @@ class Corpus:
     incident: dict[str, Any]
     created_key: str
     attacker_ip: str
+    result: Any  # the HuntResult, for renderers called directly
 
 
 _CACHE: dict[Path, Corpus] = {}
@@ -85,13 +86,13 @@ def build(base: Path) -> Corpus:
     tenants[HOSTILE_BUCKET] = HOSTILE_TENANT
     tenants_path.write_text(json.dumps(tenants))
 
-    hunt([str(base / "sim" / "AWSLogs")], base / "out", store=base / "store",
-         tenants=load_tenants(tenants_path))
+    result = hunt([str(base / "sim" / "AWSLogs")], base / "out", store=base / "store",
+                  tenants=load_tenants(tenants_path))
     doc = load_incidents(base / "store")
     found = [i for i in doc["incidents"] if i["root_access_key"] == root]
     assert found, f"no incident rooted at the stolen key {root} in {SIM}"
     corpus = Corpus(base / "sim", base / "out", base / "store", truth, found[0], created,
-                    template["sourceIPAddress"])
+                    template["sourceIPAddress"], result)
     _CACHE[base] = corpus
     return corpus
 
