@@ -145,7 +145,8 @@ def _iam_enum(org: Org, a: Attack, rng: random.Random, t: int, ident: R.Record, 
 def _create_key(org: Org, a: Attack, rng: random.Random, t: int, ident: R.Record, acct: str,
                 ip: str, ua: str) -> tuple[int, User, str]:
     """`CreateAccessKey` with `userName` = an existing user other than the caller."""
-    target = rng.choice(org.idle_users)
+    # Usually a dormant user (nobody notices its new key), sometimes a busy job's user.
+    target = rng.choice(org.idle_users if rng.random() < 0.7 else org.cron_users)
     if rng.random() < 0.35:
         # First try hits a user that already has two keys.
         other = rng.choice([u for u in (*org.cron_users, *org.idle_users) if u is not target])

@@ -38,7 +38,8 @@ def web(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     org = ctx.org
     h = (hour_t // 3600) % 24
     wk = weekday(ctx, hour_t)
-    exp = SHARE_WEB * org.events_per_day * WEB_PROFILE[h] / WEB_SUM * (0.8 if wk >= 5 else 1.05)
+    exp = (SHARE_WEB * org.mix["web"] * org.events_per_day * WEB_PROFILE[h] / WEB_SUM
+           * (0.8 if wk >= 5 else 1.05))
     role = org.web_role
     assert role is not None
     idents = ctx.cache.setdefault("web-idents", {})
@@ -88,13 +89,13 @@ def backup(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     buckets. Large reads every night, three times as many on Sundays (full backup)."""
     org = ctx.org
     h = (hour_t // 3600) % 24
-    b0 = 1 + org.seed % 2
+    b0 = org.backup_hour
     if not b0 <= h < b0 + 4:
         return
     role = org.backup_role
     assert role is not None
     wk = weekday(ctx, hour_t)
-    per_hour = SHARE_BACKUP * org.events_per_day / 4 * (2.2 if wk == 6 else 0.8)
+    per_hour = SHARE_BACKUP * org.mix["backup"] * org.events_per_day / 4 * (2.2 if wk == 6 else 0.8)
     iid = org.backup_instance
     ip_list = org.backup_ips
     ua = org.backup_ua
@@ -150,7 +151,7 @@ def services(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> Non
     _credential_refresh(ctx, hour_t, rng, out, org.backup_instance, org.backup_role,
                         org.accounts["backups"])
     # Service-linked roles describing resources.
-    exp = SHARE_SERVICE * org.events_per_day / 24
+    exp = SHARE_SERVICE * org.mix["services"] * org.events_per_day / 24
     accts = list(org.accounts.values())
     idents: dict[tuple[str, str, int], R.Record] = {}
     for _ in range(count(exp, rng)):
@@ -234,7 +235,7 @@ def cron(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     """Cron jobs with IAM-user keys: the same few calls, on a fixed period, from one or two
     hosts. Each user's job shape is derived from its name."""
     org = ctx.org
-    per_user = SHARE_CRON * org.events_per_day / 24 / max(1, len(org.cron_users))
+    per_user = SHARE_CRON * org.mix["cron"] * org.events_per_day / 24 / max(1, len(org.cron_users))
     for i, u in enumerate(org.cron_users):
         period = (5, 10, 15, 30, 60)[(org.seed + i) % 5] * 60
         runs = max(1, 3600 // period)

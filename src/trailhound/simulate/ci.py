@@ -33,7 +33,7 @@ def ci(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     org = ctx.org
     h = (hour_t // 3600) % 24
     wd = ((hour_t - org.t0) // 86400 + org.start.weekday()) % 7
-    daily = SHARE_CI * org.events_per_day
+    daily = SHARE_CI * org.mix["ci"] * org.events_per_day
     tf_hour = 2 + org.seed % 3
     if h == tf_hour:
         n_tf = max(1, round(daily * 0.3 / _TF_LEN))

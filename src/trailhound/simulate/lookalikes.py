@@ -76,13 +76,18 @@ def build(ctx: Ctx, rotation: tuple[str, int, str] | None) -> tuple[list[Event],
     rng = stable_rng("lookalikes", org.seed)
     if rotation:
         _key_rotation(c, rng, rotation)
-    _new_user_key(c, rng)
-    _access_review(c, rng)
-    _travel(c, rng)
+    # How many of each varies with the seed, so that no count is a constant to learn.
+    for i in range(rng.randint(1, 2)):
+        _new_user_key(c, rng, i)
+    for _ in range(rng.randint(1, 2)):
+        _access_review(c, rng)
+    for _ in range(rng.randint(1, 3)):
+        _travel(c, rng)
     _bulk_read(ctx, c, rng)
     _ci_new_runner(c, rng)
     _trufflehog_self_scan(c, rng)
-    _denied_burst(c, rng)
+    for _ in range(rng.randint(1, 3)):
+        _denied_burst(c, rng)
     return c.events, c.labels
 
 
@@ -124,13 +129,15 @@ def _key_rotation(c: _Collector, rng: random.Random, rot: tuple[str, int, str]) 
     c.add("key-rotation", ident["arn"], evs)
 
 
-def _new_user_key(c: _Collector, rng: random.Random) -> None:
+def _new_user_key(c: _Collector, rng: random.Random, index: int) -> None:
     org = c.org
     _day, t = _when(org, rng)
     ident, ip, ua, acct = _admin_ident(org, rng, t)
     rr = random.Random(rng.getrandbits(64))
     name = rng.choice(["partner-", "vendor-", "integration-"]) + rng.choice(
         ["newsletter", "translation", "analytics", "search", "payments"]) + "-sync"
+    if index:
+        name += f"-{index + 1}"
     pid = unique_id("AIDA", org.seed, name)
     key = key_id("AKIA", org.seed, name, 0)
     evs: list[Event] = []

@@ -163,6 +163,8 @@ class Org:
     scanner_ips: tuple[str, ...] = ()
     scanner_ua: str = ""
     scanner_hour: int = 0
+    backup_hour: int = 1
+    mix: dict[str, float] = field(default_factory=dict)
     ci_runner_ips: tuple[str, ...] = ()
     ci_uas: tuple[str, ...] = ()
     office_ips: tuple[str, ...] = ()
@@ -323,6 +325,13 @@ def build(seed: int, scenario: str, start: date, days: int, events_per_day: int)
     org.scanner_ips = tuple(legit.draw(rng) for _ in range(rng.randint(1, 2)))
     org.scanner_ua = names.boto3_ua(rng, extra=rng.choice(names.SCANNER_TAGS))
     org.scanner_hour = rng.randint(0, 23)
+    org.backup_hour = rng.randint(0, 3)
+    # How this organisation's traffic divides between its kinds: each share moves by up to a
+    # third either way, renormalised so events_per_day still holds.
+    kinds = ("web", "backup", "services", "cron", "people", "ci", "scanner")
+    raw = {k: rng.uniform(0.67, 1.33) for k in kinds}
+    norm = sum(raw.values()) / len(kinds)
+    org.mix = {k: v / norm for k, v in raw.items()}
 
     # Roles that allow moving between accounts (used by the operators and by the attacker).
     xr = rng.choice(names.CROSS_ROLE_NAMES)

@@ -86,7 +86,8 @@ def people(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     day = (hour_t - org.t0) // 86400
     n = max(1, len(org.people))
     avg_hours = sum(p.hours for p in org.people) / n
-    per_person_hour = SHARE_PEOPLE * org.events_per_day / (n * avg_hours * 5 / 7)
+    per_person_hour = (SHARE_PEOPLE * org.mix["people"] * org.events_per_day
+                       / (n * avg_hours * 5 / 7))
     for p in org.people:
         d = day_of(org, p, day)
         if not d.present or d.end <= hour_t or d.start >= hour_t + 3600:

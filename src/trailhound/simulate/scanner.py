@@ -64,7 +64,7 @@ def scanner(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None
                          key_id("ASIA", org.seed, "scanner", day), R.iso(t - 600), ec2=True)
     out.append((t, R.management(t, rng, own, "sts.amazonaws.com", "GetCallerIdentity",
                                 org.home_region, sec, ip, ua, read_only=True)))
-    per_account = SHARE_SCANNER * org.events_per_day / len(org.accounts)
+    per_account = SHARE_SCANNER * org.mix["scanner"] * org.events_per_day / len(org.accounts)
     for acct_role, acct in org.accounts.items():
         audit = org.audit_roles[acct_role]
         session = f"scan-{day:03d}-{acct_role[:4]}"
