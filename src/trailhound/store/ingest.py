@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import orjson
@@ -30,11 +31,15 @@ import pyarrow as pa
 
 from trailhound.normalize import MAX_RECORD_BYTES
 from trailhound.sources import SourceObject, discover
+from trailhound.sources.base import is_s3
 from trailhound.sources.decode import DEFAULT_MAX_OBJECT_BYTES, BadObject, BadRecord, decode
 from trailhound.store.batch import Pending, run_batch
 from trailhound.store.engine import Store, new_connection
-from trailhound.store.manifest import ObjectRow, QuarantineRow
+from trailhound.store.manifest import Manifest, ObjectRow, QuarantineRow
 from trailhound.store.writer import PartWriter, PendingCommit
+
+if TYPE_CHECKING:
+    from trailhound.sources.s3 import S3Options
 
 DEFAULT_BATCH_BYTES = 96 * 1024 * 1024
 MAX_QUARANTINE_COPY = 64 * 1024 * 1024
@@ -90,8 +95,12 @@ def ingest(
     max_record_bytes: int = MAX_RECORD_BYTES,
     progress: ProgressFn | None = None,
     objects: Iterable[SourceObject] | None = None,
+    s3: S3Options | None = None,
 ) -> IngestStats:
-    """Ingest every log object under `sources` into `store`; safe to re-run at any time."""
+    """Ingest every log object under `sources` into `store`; safe to re-run at any time.
+
+    `s3` reaches and narrows `s3://` sources; those are downloaded ahead of the reader, so
+    they are told which objects the manifest already holds, and never fetch them again."""
     stats = IngestStats()
     started = time.perf_counter()
 
@@ -102,7 +111,15 @@ def ingest(
         stats.orphan_parts_removed = store.recover()
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         conn = new_connection(temp_dir=store.tmp_dir / "duckdb")
-        source_iter = objects if objects is not None else discover(sources, skipped=skipped)
+        probe = (Manifest(store.root / "manifest.sqlite")
+                 if objects is None and any(is_s3(s) for s in sources) else None)
+
+        def known(name: str, version: str) -> bool:
+            row = probe.lookup(name) if probe is not None else None
+            return row is not None and row[0] == version
+
+        source_iter = objects if objects is not None else discover(
+            sources, skipped=skipped, s3=s3, known=known)
         batches = _produce(source_iter, store, stats, batch_bytes, max_object_bytes)
         writer = PartWriter(store)
         in_flight: pa.Table | None = None
@@ -117,6 +134,8 @@ def ingest(
         finally:
             batches.close()
             conn.close()
+            if probe is not None:
+                probe.close()
             try:
                 writer.wait()
             finally:
