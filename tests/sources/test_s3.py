@@ -126,6 +126,7 @@ class FlakyProxy:
         up = urlparse(upstream)
         self.fail: dict[str, int] = {}
         self.cut = 0
+        self.deny_listing = False
         lock = threading.Lock()
         proxy = self
 
@@ -138,6 +139,15 @@ class FlakyProxy:
             def forward(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
+                if proxy.deny_listing and "list-type=2" in self.path:
+                    denied = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied'
+                              b"</Code><Message>Access Denied</Message></Error>")
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(denied)))
+                    self.end_headers()
+                    self.wfile.write(denied)
+                    return
                 conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
                 conn.request(self.command, self.path, body=body, headers=dict(self.headers))
                 resp = conn.getresponse()
@@ -397,6 +407,21 @@ def test_missing_bucket_is_one_line_and_exit_2(s3_env: str, tmp_path: Path, cli)
     make_bucket()
     with pytest.raises(SourceError, match="nothing there"):
         list(discover([f"s3://{BUCKET}/AWSLogs/"]))
+
+    code, _, err = cli("ingest", f"s3://{BUCKET}/", "--store", str(tmp_path / "st"),
+                       "--profile", "no-such-profile")
+    assert code == 2 and "no-such-profile" in err and len(err.strip().splitlines()) == 1
+
+
+def test_access_denied_is_one_line_and_exit_2(flaky: FlakyProxy, tmp_path: Path, cli) -> None:
+    make_bucket()
+    put(day_key(ACCT_A, "eu-west-1", date(2026, 3, 19), "x"), ctfile([]))
+    flaky.deny_listing = True
+    code, _, err = cli("ingest", f"s3://{BUCKET}/AWSLogs/", "--store", str(tmp_path / "st"),
+                       "--endpoint-url", flaky.url)
+    assert code == 2
+    assert err.startswith(f"trailhound: error: s3://{BUCKET}/AWSLogs/: access denied")
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_endpoint_from_the_environment_or_the_flag(s3_env: str, tmp_path: Path, cli,
