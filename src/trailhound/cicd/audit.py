@@ -118,6 +118,14 @@ def audit(paths: list[str | Path], *, known_bad: KnownBad | None = None,
     for f in res.findings:
         uniq.setdefault((f.rule_id, f.path, f.line, f.message), f)
     res.findings = list(uniq.values())
+    seen_dep: set[tuple[str, int, str, str, str | None]] = set()
+    deps = []
+    for d in res.inventory:
+        key = (d.path, d.line, d.kind, d.name, d.ref)
+        if key not in seen_dep:
+            seen_dep.add(key)
+            deps.append(d)
+    res.inventory = deps
     res.findings.sort(key=lambda f: (f.path, f.line, -SEVERITY_RANK[f.severity], f.rule_id))
     return res
 

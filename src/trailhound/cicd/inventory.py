@@ -16,7 +16,8 @@ _TOOL_ACTIONS = {"aquasecurity/trivy-action": "trivy", "aquasecurity/setup-trivy
 def inventory(p: Pipeline) -> list[Dependency]:
     out: list[Dependency] = []
     for inc in p.includes:
-        pinned = (inc.kind == "local" or (inc.kind == "remote" and inc.integrity)
+        # local files are this repository's; templates ship with the GitLab instance
+        pinned = (inc.kind in ("local", "template") or (inc.kind == "remote" and inc.integrity)
                   or bool(inc.ref and SHA_RE.match(inc.ref)))
         out.append(Dependency(p.path, inc.line, "include", f"{inc.kind}:{inc.target}", inc.ref,
                               pinned, None, inc.target))

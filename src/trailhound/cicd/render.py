@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from trailhound.cicd.model import SEVERITIES, AuditResult
 from trailhound.cicd.profiles import profiles_document
@@ -30,13 +29,10 @@ def findings_table(console: Console, res: AuditResult, *, inventory: bool = Fals
         console.print(f"  {rich_safe(f.message, limit=400)}")
         console.print(f"  [dim]fix: {rich_safe(f.fix, limit=400)}[/dim]")
     if res.errors:
-        e = Table(title="files not audited")
-        e.add_column("file", overflow="fold")
-        e.add_column("reason", overflow="fold")
+        console.print(f"[bold]files not audited[/] ({len(res.errors)})")
         for err in res.errors:
-            e.add_row(rich_safe(err.path, limit=80, keep_end=True),
-                      rich_safe(err.reason, limit=200))
-        console.print(e)
+            console.print(f"  {rich_safe(err.path, limit=80, keep_end=True)}: "
+                          f"{rich_safe(err.reason, limit=200)}")
     if inventory:
         inventory_table(console, res)
     counts = Counter(f.severity for f in res.findings)
@@ -49,14 +45,15 @@ def findings_table(console: Console, res: AuditResult, *, inventory: bool = Fals
 
 
 def inventory_table(console: Console, res: AuditResult) -> None:
-    t = Table(title="pipeline dependencies")
-    for c in ("file", "line", "kind", "name", "ref / version", "pinned", "job"):
-        t.add_column(c, overflow="fold")
+    """One line per dependency (`file:line kind name @ref pinned|UNPINNED (job)`): names and
+    URLs are long, and a table would fold them into unreadable columns."""
+    console.print(f"[bold]pipeline dependencies[/] ({len(res.inventory)})")
     for d in res.inventory:
-        t.add_row(rich_safe(d.path, limit=60, keep_end=True), str(d.line), d.kind,
-                  rich_safe(d.name, limit=80), rich_safe(d.ref or "-", limit=50),
-                  "yes" if d.pinned else "[red]no[/]", rich_safe(d.job or "", limit=30))
-    console.print(t)
+        pin = "pinned" if d.pinned else "[red]UNPINNED[/]"
+        ref = f" @{rich_safe(d.ref, limit=72)}" if d.ref else ""
+        job = f"  [dim](job {rich_safe(d.job, limit=40)})[/dim]" if d.job else ""
+        console.print(f"  {rich_safe(d.path, limit=60, keep_end=True)}:{d.line}  {d.kind} "
+                      f"{rich_safe(d.name, limit=100)}{ref}  {pin}{job}")
 
 
 def result_json(res: AuditResult, *, inventory: bool = False) -> bytes:
