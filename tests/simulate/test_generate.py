@@ -120,16 +120,36 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     assert again.events_total == len(distinct(tmp_path / "y"))
 
 
-def test_ingest_reads_the_layout_and_keeps_each_event_once(corpus, tmp_path):
+@pytest.mark.parametrize("scenario", ["full", "cross-account"])
+def test_ingested_store_reproduces_the_truth(corpus, tmp_path, scenario):
+    """The store's normalized columns carry what truth.json claims: bytes per bucket, the
+    created key, the session keys; ingest keeps each event once and skips the digests."""
     from trailhound.store.engine import Store
     from trailhound.store.ingest import ingest
 
-    out, truth = corpus("benign")
+    out, truth = corpus(scenario)
     st = Store(tmp_path / "s", create=True)
     try:
         stats = ingest([str(out / "AWSLogs")], st)
+        conn = st.connect()
+        a = truth.attack
+        conn.execute("CREATE TEMP TABLE atk AS SELECT unnest(?::VARCHAR[]) AS id",
+                     [a["event_ids"]])
+        got = conn.execute(
+            "SELECT bucket, account, count(DISTINCT object_key), count(*), sum(bytes_out) "
+            "FROM events JOIN atk ON event_id = id WHERE event_name = 'GetObject' "
+            "AND error_code IS NULL GROUP BY ALL ORDER BY bucket").fetchall()
+        keys = {r[0] for r in conn.execute(
+            "SELECT coalesce(created_access_key_id, session_access_key_id) FROM events "
+            "JOIN atk ON event_id = id WHERE coalesce(created_access_key_id, "
+            "session_access_key_id) IS NOT NULL").fetchall()}
+        conn.close()
     finally:
         st.close()
     assert stats.events_stored == truth.events_total
     assert stats.records_quarantined == 0 and stats.objects_quarantined == 0
     assert sum(stats.skipped.values()) > 0  # the digests
+    assert [tuple(r) for r in got] == [
+        (b["name"], b["account"], b["objects_read"], b["get_object_events"], b["bytes_out"])
+        for b in a["s3_buckets"]]
+    assert keys and keys | {a["root_access_key"]} == set(a["access_keys"])
