@@ -246,7 +246,8 @@ def service_event(t: int, rng: random.Random, ident: Record, source: str, name: 
 
 
 def expiration(t: int, seconds: int) -> str:
-    return time.strftime("%b %d, %Y, %I:%M:%S %p", time.gmtime(t + seconds))
+    """When temporary credentials expire, in STS's response style (`Mar 16, 2026, 6:30:18 AM`)."""
+    return create_date(t + seconds)
 
 
 def create_date(t: int) -> str:

@@ -8,6 +8,7 @@ audit policy stops it or a region is not enabled.
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 from trailhound.simulate import records as R
@@ -60,7 +61,9 @@ def scanner(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None
     ip = org.scanner_ips[rng.randrange(len(org.scanner_ips))]
     ua = org.scanner_ua
     # The scanner's own session in the security account (instance profile of its host).
-    own = R.assumed_role(sec, role.name, role.role_id, f"i-0{org.seed:07d}scan{day % 10}",
+    host = "i-0" + hashlib.blake2b(f"{org.seed}/scanner-host".encode(),
+                                   digest_size=8).hexdigest()
+    own = R.assumed_role(sec, role.name, role.role_id, host,
                          key_id("ASIA", org.seed, "scanner", day), R.iso(t - 600), ec2=True)
     out.append((t, R.management(t, rng, own, "sts.amazonaws.com", "GetCallerIdentity",
                                 org.home_region, sec, ip, ua, read_only=True)))
