@@ -31,6 +31,7 @@ def render_ingest_summary(console: Console, stats: IngestStats, store: Path) -> 
         ("records read", f"{stats.records_read:,}"),
         ("events stored", f"{stats.events_stored:,}"),
         ("duplicates dropped", f"{stats.duplicates:,}"),
+        ("  of which with other content (quarantined)", f"{stats.conflicts:,}"),
         ("records quarantined", f"{stats.records_quarantined:,}"),
         ("MB read (stored / decoded)",
          f"{stats.bytes_read / 1e6:,.1f} / {stats.bytes_decoded / 1e6:,.1f}"),

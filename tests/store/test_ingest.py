@@ -163,3 +163,26 @@ def test_store_refuses_a_second_writer(tmp_path):
     st = Store(tmp_path / "store", create=True)
     with st.writer_lock(), pytest.raises(StoreError, match="another trailhound"):
         ingest([str(tmp_path)], Store(tmp_path / "store"))
+
+
+def test_same_event_id_with_other_content_is_reported(tmp_path):
+    recs = make_records(20)
+    ct.write_aws_layout(tmp_path / "src", recs, stamp="20260319T1000Z")
+    tampered = json.loads(json.dumps(recs[5]))
+    tampered["sourceIPAddress"] = "203.0.113.66"  # same eventID, other content
+    same = json.loads(json.dumps(recs[6]))  # a plain re-delivery
+    ct.write_aws_layout(tmp_path / "src", [tampered, same], stamp="20260319T1005Z")
+    inside = make_records(2, 500)
+    twin = json.loads(json.dumps(inside[0]))
+    twin["eventName"] = "DeleteTrail"
+    ct.write_aws_layout(tmp_path / "src", [*inside, twin], stamp="20260319T1010Z")
+    st = Store(tmp_path / "store", create=True)
+    stats = ingest([str(tmp_path / "src")], st, batch_bytes=2048)
+    assert stats.events_stored == 22 and stats.duplicates == 3
+    assert stats.conflicts == 2
+    reasons = [r for _, _, r in stats.quarantine]
+    assert sum("different content" in r for r in reasons) == 2
+    # The first copy is what the store keeps.
+    conn = st.connect()
+    assert conn.execute("SELECT source_ip FROM events WHERE event_id = ?",
+                        [recs[5]["eventID"]]).fetchone() == (recs[5]["sourceIPAddress"],)

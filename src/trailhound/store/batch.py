@@ -44,6 +44,9 @@ class BatchResult:
     bad_records: dict[int, list[BadRecord]]
     object_bad: dict[int, str]
     partitions: list[tuple[str, str, pa.Table]] = field(default_factory=list)
+    # Dropped duplicates whose content differs from the copy kept (counted as duplicates,
+    # also listed in the quarantine so they are never silent).
+    conflicts: dict[int, list[BadRecord]] = field(default_factory=dict)
 
 
 def run_batch(conn: duckdb.DuckDBPyConnection, items: list[Pending], store: Store, work: Path,
@@ -82,6 +85,12 @@ def run_batch(conn: duckdb.DuckDBPyConnection, items: list[Pending], store: Stor
         "SELECT f, i, row_number() OVER (PARTITION BY event_id ORDER BY f, i) AS rn "
         f"FROM norm WHERE reject IS NULL) WHERE rn > 1 {in_store}"
     )
+    conflicts = _conflicting_duplicates(conn, existing, in_flight)
+    conflict_records: dict[int, list[BadRecord]] = {}
+    for f, i, eid, text in conflicts:
+        conflict_records.setdefault(f, []).append(BadRecord(
+            f"record {i}", f"same eventID {eid} as an event already kept, different content "
+            "(first copy kept; this one saved here)", text.encode()))
     per_file = {
         int(f): (int(valid), int(valid) - int(dropped))
         for f, valid, dropped in conn.execute(
@@ -94,15 +103,49 @@ def run_batch(conn: duckdb.DuckDBPyConnection, items: list[Pending], store: Stor
         "SELECT DISTINCT account, date FROM norm WHERE reject IS NULL ORDER BY 1, 2").fetchall()
     for account, date in keys:
         rel = conn.sql(
-            f"SELECT {select_event_columns()} FROM norm n WHERE reject IS NULL "
+            f"SELECT {select_event_columns()}, {_CONTENT_SQL} AS h FROM norm n "
+            "WHERE reject IS NULL "
             "AND account = $account AND date = $date "
             "AND NOT EXISTS (SELECT 1 FROM dropk d WHERE d.f = n.f AND d.i = n.i)",
             params={"account": account, "date": date},
         )
         table = rel.to_arrow_table().drop_columns(["account", "date"])
+        # The content hash travels with the table for the next batch's conflict check;
+        # the writer drops it before Parquet.
         if table.num_rows:
             partitions.append((account, str(date), table))
-    return BatchResult(per_file, bad_records, object_bad, partitions)
+    return BatchResult(per_file, bad_records, object_bad, partitions, conflict_records)
+
+
+# What makes two deliveries of one eventID the same event. Compared on normalized columns, not
+# on raw text, so a re-export with other key order or float formatting is not a conflict.
+_CONTENT_SQL = ("hash(event_time, event_source, event_name, source_ip, user_agent, "
+                "principal_arn, access_key_id, error_code, recipient_account_id, bytes_out, "
+                "request_parameters, response_elements)")
+
+
+def _conflicting_duplicates(conn: duckdb.DuckDBPyConnection, existing: list[str],
+                            in_flight: pa.Table | None) -> list[tuple[int, int, str, str]]:
+    """Dropped duplicates whose content differs from the copy kept: reported, not silent.
+
+    A tampered or corrupted re-delivery of an event must not vanish as "just a duplicate"."""
+    kept = [f"SELECT event_id, {_CONTENT_SQL} AS h FROM norm n WHERE reject IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM dropk d WHERE d.f = n.f AND d.i = n.i)"]
+    if existing:
+        files = "[" + ", ".join(sql_literal(p) for p in existing) + "]"
+        kept.append(f"SELECT event_id, {_CONTENT_SQL} FROM read_parquet({files}) WHERE "
+                    "event_id IN (SELECT n.event_id FROM norm n JOIN dropk d "
+                    "ON d.f = n.f AND d.i = n.i)")
+    if in_flight is not None and in_flight.num_rows and "h" in in_flight.column_names:
+        kept.append("SELECT event_id, h FROM in_flight_ids")
+    rows = conn.execute(f"""
+        SELECT DISTINCT n.f, n.i, n.event_id, left(n.raw, 65536) FROM norm n
+        JOIN dropk d ON d.f = n.f AND d.i = n.i
+        JOIN ({' UNION ALL '.join(kept)}) k ON k.event_id = n.event_id
+        WHERE {_CONTENT_SQL.replace('hash(', 'hash(n.').replace(', ', ', n.')} <> k.h
+        ORDER BY 1, 2
+    """).fetchall()
+    return [(int(f), int(i), str(e), t or "") for f, i, e, t in rows]
 
 
 def _load(conn: duckdb.DuckDBPyConnection, items: list[Pending], work: Path,

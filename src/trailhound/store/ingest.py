@@ -57,6 +57,7 @@ class IngestStats:
     records_read: int = 0
     events_stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0  # duplicates of an eventID with different content (also quarantined)
     records_quarantined: int = 0
     bytes_read: int = 0  # stored (compressed) bytes
     bytes_decoded: int = 0  # decompressed bytes
@@ -301,12 +302,20 @@ def _process(batch: _Batch, store: Store, conn: duckdb.DuckDBPyConnection, stats
         else:
             stats.objects_same_content += 1
         p.data = None
-    _save_rejected_records(store, batch_id, batch, res.bad_records)
+    names = {p.fid: p.obj.name for p in batch.items}
+    saved = {f: list(recs) for f, recs in res.bad_records.items()}
+    for f, recs in res.conflicts.items():
+        stats.conflicts += len(recs)
+        quarantine.extend(QuarantineRow(names[f], br.position, br.reason, None) for br in recs)
+        saved.setdefault(f, []).extend(recs)
+    _save_rejected_records(store, batch_id, batch, saved)
     if len(stats.quarantine) < 1000:
         stats.quarantine.extend((q.source, q.position, q.reason) for q in quarantine[:1000])
-    ids = [t.select(["event_id"]) for _, _, t in res.partitions]
+    ids = [t.select(["event_id", "h"]) for _, _, t in res.partitions]
     writer.submit(PendingCommit(batch_id, res.partitions, objects, quarantine))
-    return pa.concat_tables(ids) if ids else pa.table({"event_id": pa.array([], pa.string())})
+    if ids:
+        return pa.concat_tables(ids)
+    return pa.table({"event_id": pa.array([], pa.string()), "h": pa.array([], pa.uint64())})
 
 
 def _save_rejected_records(store: Store, batch_id: str, batch: _Batch,

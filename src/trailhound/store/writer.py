@@ -76,6 +76,8 @@ class PartWriter:
                 dest = self.store.root / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.store.tmp_dir / f"{job.batch_id}-{n}.parquet"
+                if "h" in table.column_names:
+                    table = table.drop_columns(["h"])
                 pq.write_table(table, tmp, compression="zstd", compression_level=1,
                                use_dictionary=_DICT_COLUMNS, write_statistics=True)
                 os.replace(tmp, dest)
