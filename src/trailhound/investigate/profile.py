@@ -92,16 +92,18 @@ def investigate(conn: duckdb.DuckDBPyConnection, subject: Subject, *,
     elif subject.kind == "principal":
         seeds = [r[0] for r in conn.execute(
             f"SELECT DISTINCT access_key_id FROM events WHERE (principal_arn = ? "
-            f"OR session_issuer_arn = ?) AND access_key_id IS NOT NULL AND {window}",
+            f"OR session_issuer_arn = ?) AND access_key_id IS NOT NULL AND {window} "
+            "ORDER BY 1",
             [subject.value, subject.value, *wparams]).fetchall()]
         scope, sparams = "TRUE", []
     else:
         seeds = [r[0] for r in conn.execute(
             f"SELECT DISTINCT access_key_id FROM events WHERE source_ip = ? "
-            f"AND access_key_id IS NOT NULL AND {window}", [subject.value, *wparams]).fetchall()]
+            f"AND access_key_id IS NOT NULL AND {window} ORDER BY 1",
+            [subject.value, *wparams]).fetchall()]
         scope, sparams = "source_ip = ?", [subject.value]
 
-    keys, edges = _lineage(conn, sorted(seeds), f"{scope} AND {window}", [*sparams, *wparams])
+    keys, edges = _lineage(conn, seeds, f"{scope} AND {window}", [*sparams, *wparams])
     if subject.kind == "ip":
         where, params = "source_ip = ?", [subject.value]
     elif subject.kind == "principal":

@@ -117,7 +117,8 @@ def render_model(m: ReportModel) -> str:
           f"{inc.id}` prints the executable plan):\n")
         w("| action | target | why |\n|---|---|---|")
         for a in view.actions:
-            w(f"| {md(a['action'])} | {md(a['target'], limit=200)} | {md(a['why'], limit=None)} |")
+            target = defang(a["target"]) if a["defang"] else md(a["target"], limit=200)
+            w(f"| {md(a['action'])} | {target} | {md(a['why'], limit=None)} |")
         w("")
 
     w("## Lessons and recommendations\n")

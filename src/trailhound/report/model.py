@@ -79,7 +79,7 @@ class IncidentView:
     buckets: list[dict[str, Any]]
     tenants: list[dict[str, Any]]
     iocs: list[tuple[str, str, str]]  # (type, value, how to show: ip | v | code)
-    actions: list[dict[str, str]]
+    actions: list[dict[str, Any]]  # recommended actions; `defang`: the target is an IoC
     kpi: dict[str, str]  # the headline numbers, already formatted (no log values)
     investigation: dict[str, Any] | None = None
 
@@ -157,7 +157,8 @@ def _incident_view(inc: Incident, details: dict[str, Any]) -> IncidentView:
               + [("user agent", ua, "v") for ua in inc.user_agents]
               + [("access key", k, "code") for k in inc.access_keys]
               + [("identity", p, "code") for p in inc.principals]),
-        actions=inc.recommended_actions, investigation=inv,
+        actions=[{**a, "defang": a["action"] == "block-source-ip"}
+                 for a in inc.recommended_actions], investigation=inv,
         kpi={"since": ts(inc.first_seen), "last": ts(inc.last_seen),
              "bytes": human_bytes(inc.bytes_out), "objects": f"{objects:,}"})
 
