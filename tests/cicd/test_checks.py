@@ -137,3 +137,24 @@ def test_gitlab_include_cannot_escape_root(tmp_path: Path) -> None:
         "include:\n  - local: ../outside.yml\nbuild:\n  script: make\n")
     res = audit([tmp_path / "repo"])
     assert res.files == [".gitlab-ci.yml"]
+
+
+def test_key_passed_to_reusable_workflow(tmp_path: Path) -> None:
+    f = tmp_path / "w.yml"
+    f.write_text("on: push\npermissions: {}\njobs:\n  deploy:\n"
+                 "    uses: org/infra/.github/workflows/deploy.yml@" + "a" * 40 + "\n"
+                 "    secrets:\n      AWS_ACCESS_KEY_ID: ${{ secrets.PROD_KEY }}\n"
+                 "      AWS_SECRET_ACCESS_KEY: ${{ secrets.PROD_SECRET }}\n")
+    res = audit([f])
+    assert [(x.rule_id, x.line, x.severity) for x in res.findings] == [
+        ("long-lived-aws-key", 7, "high")]
+    assert res.profiles[0]["secret_names"] == ["PROD_KEY", "PROD_SECRET"]
+
+
+def test_hardcoded_key_is_critical(tmp_path: Path) -> None:
+    f = tmp_path / "w.yml"
+    f.write_text("on: push\npermissions: {}\nenv:\n  AWS_ACCESS_KEY_ID: AKIAIOSFODNN7EXAMPLE\n"
+                 "jobs:\n  a:\n    runs-on: x\n    steps:\n"
+                 "      - run: aws sts get-caller-identity\n")
+    (k,) = [x for x in audit([f]).findings if x.rule_id == "long-lived-aws-key"]
+    assert (k.line, k.severity) == (4, "critical")

@@ -33,7 +33,7 @@ _GL_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 class KeyRef:
     """One hand-over of an AWS key: where, to which jobs, from which secrets."""
 
-    scope: str  # workflow | job | step | with | script | variables | inherited
+    scope: str  # workflow | job | step | with | secrets | script | variables | inherited
     line: int
     jobs: list[Job]
     secret_names: list[str] = field(default_factory=list)
@@ -93,6 +93,10 @@ def _aws_keys(p: Pipeline) -> list[KeyRef]:
         envs, secrets, line, lit = _from_mapping(job.with_, p)
         if envs:
             out.append(KeyRef("with", line, [job], secrets, envs, lit))
+        if isinstance(job.secrets, LMap):  # `secrets:` handed to a reusable workflow
+            envs, secrets, line, lit = _from_mapping(job.secrets, p)
+            if envs:
+                out.append(KeyRef("secrets", line, [job], secrets, envs, lit))
         for st in job.steps:
             for scope, m in (("step", st.env), ("with", st.with_)):
                 envs, secrets, line, lit = _from_mapping(m, p)
@@ -114,7 +118,7 @@ def _aws_keys(p: Pipeline) -> list[KeyRef]:
 def _where(k: KeyRef, p: Pipeline) -> str:
     return {"workflow": "workflow-level env (every job)", "job": "job env",
             "step": "step env", "with": "action inputs", "script": "a script",
-            "variables": "CI variables",
+            "variables": "CI variables", "secrets": "secrets passed to a reusable workflow",
             "inherited": f"the global variables of {p.inherited_from}, which include this "
                          "file"}[k.scope]
 

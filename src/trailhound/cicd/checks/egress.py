@@ -40,6 +40,8 @@ def check(p: Pipeline, kb: Any = None) -> Iterator[Finding]:
         if job.uses is not None:
             continue  # a reusable-workflow call has no steps of its own to harden
         names = job_secrets(job, p.env)
+        if not names and job.id in with_key:
+            names = ["an AWS access key"]
         if not names or blocks_egress(job):
             continue
         sev = "high" if job.id in with_key else None
