@@ -10,7 +10,7 @@ LOCK   := requirements/dev.lock
 # change what the lock resolves to.
 PIPENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: venv demo test lint fmt bench lock audit clean
+.PHONY: venv demo test lint fmt bench lock audit clean chromium
 
 $(STAMP): $(LOCK) requirements/build.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/trailhound demo --out demo-out
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The report's browser test drives Debian's chromium (no browser download). Installed only
+# when missing and only as root; otherwise that test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || echo "chromium not installed (not root): the report's browser test will skip"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,4 +52,4 @@ lock:
 	  --no-emit-find-links --no-emit-index-url -o requirements/build.lock requirements/build.in
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache test-artifacts
