@@ -67,7 +67,8 @@ def show_progress() -> bool:
 @app.command()
 def ingest(
     sources: Annotated[list[str], typer.Argument(
-        help="Files or folders: .json, .json.gz, NDJSON, AWS's S3 layout.", metavar="SOURCE...")],
+        help="Files or folders (.json, .json.gz, NDJSON, AWS's S3 layout), or "
+             "s3://bucket/prefix.", metavar="SOURCE...")],
     store: Annotated[Path, typer.Option("--store", help="Store folder (created if absent).")],
     fmt: Annotated[TableOrJson, typer.Option("--format", help="Summary as a table or JSON.")
                    ] = TableOrJson.table,

@@ -176,7 +176,7 @@ class _Lister:
             if first is not None and first["Key"] == prefix:
                 self.seen_anything = True
                 if layout.is_digest(prefix):
-                    self._skip(prefix, "CloudTrail digest file")
+                    self._skip(self._url(prefix), "CloudTrail digest file")
                 else:
                     yield _key(first)  # named explicitly: read whatever its extension
                 return
