@@ -12,7 +12,8 @@ Why it is shaped this way:
   Prefixes outside the layout are listed plainly too. Every listing is paginated.
 - **Order is stable**: each listing is sorted by key, so two runs see objects in the same order.
 - **Downloads run ahead of the reader**, at most `max_workers` GETs in flight, results handed
-  over in listing order. Memory is bounded by the window, never by the number of objects.
+  over in listing order; the listing itself runs on its own thread a bounded queue ahead.
+  Memory is bounded by the window and the queue, never by the number of objects.
 - **Objects the manifest already holds are never downloaded**: `known(name, version)` is asked
   before a GET is scheduled; such objects keep a lazy `read()` that the ingest does not call.
 - **A failed object is quarantined, not fatal**: botocore retries throttling and 5xx (adaptive
@@ -27,6 +28,7 @@ spellings resume each other) and `version` the object's ETag.
 
 from __future__ import annotations
 
+import queue
 import random
 import re
 import threading
@@ -148,7 +150,52 @@ def walk(src: str, opts: S3Options | None = None, *, skipped: SkippedFn | None =
     bucket, prefix = parse_url(src)
     client = make_client(opts)
     lister = _Lister(client, bucket, opts, skipped)
-    yield from _prefetch(lister.walk(prefix), client, bucket, opts, known)
+    yield from _prefetch(_ahead(lister.walk(prefix)), client, bucket, opts, known)
+
+
+LISTING_AHEAD = 5000  # keys listed ahead of the downloads (a few hundred kB)
+
+
+def _ahead(keys: Iterator[_Key], maxsize: int = LISTING_AHEAD) -> Iterator[_Key]:
+    """Run the listing on its own thread, a bounded queue ahead of the downloads.
+
+    Narrowed listings are many small calls (a few per account, region and day); against S3
+    each is a round trip, and done inline they would stall the download window every time.
+    Order is kept; errors (a bucket that cannot be listed) are raised in the consumer.
+    """
+    q: queue.Queue[_Key | BaseException | None] = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def put(item: _Key | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for k in keys:
+                if not put(k):
+                    return
+            put(None)
+        except BaseException as e:  # surfaced in the consumer
+            put(e)
+
+    t = threading.Thread(target=run, name="trailhound-s3-list", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 # ---------------------------------------------------------------------------------------------
