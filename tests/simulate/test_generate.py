@@ -153,3 +153,10 @@ def test_ingested_store_reproduces_the_truth(corpus, tmp_path, scenario):
         (b["name"], b["account"], b["objects_read"], b["get_object_events"], b["bytes_out"])
         for b in a["s3_buckets"]]
     assert keys and keys | {a["root_access_key"]} == set(a["access_keys"])
+
+
+@pytest.mark.parametrize("scenario", ["full", "benign"])
+def test_every_event_lies_inside_the_corpus_window(corpus, scenario):
+    out, truth = corpus(scenario)
+    times = [r["eventTime"] for _, r in read_records(out)]
+    assert truth.start <= min(times) and max(times) < truth.end

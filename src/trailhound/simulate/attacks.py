@@ -80,6 +80,12 @@ def build(ctx: Ctx) -> Attack | None:
     a.key(a.root_access_key)
     a.principal(ci.arn)
     {"full": _full, "quiet": _quiet, "cross-account": _cross}[org.scenario](ctx, rng, a)
+    # The schedules keep inside the corpus; this makes it a guarantee, not a hope.
+    kept = [(t, r) for t, r in a.events if org.t0 <= t < org.end]
+    if len(kept) != len(a.events):
+        ids = {r["eventID"] for _, r in kept}
+        a.events = kept
+        a.stage_of = {i: s for i, s in a.stage_of.items() if i in ids}
     return a
 
 

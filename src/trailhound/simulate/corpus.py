@@ -69,6 +69,9 @@ def _unit(task: tuple[int, list[tuple[int, dict, bool]], str | None]) -> dict[st
     events: list[Event] = []
     for name, fn in GENERATORS:
         fn(ctx, hour_t, stable_rng("hour", org.seed, i, name), events)
+    if hour_t + 3600 >= org.end:
+        # Bursts that start in the last hour stop at the end of the corpus.
+        events = [e for e in events if e[0] < org.end]
     ips: set[str] = set()
     uas: set[str] = set()
     for t, rec, is_attack in scripted:

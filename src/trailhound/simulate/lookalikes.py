@@ -63,6 +63,10 @@ class _Collector:
         self.labels: list[dict] = []
 
     def add(self, kind: str, principal: str, evs: list[Event]) -> None:
+        # A look-alike that runs past the corpus's end is cut there, like any log window.
+        evs = [(t, r) for t, r in evs if self.org.t0 <= t < self.org.end]
+        if not evs:
+            return
         self.events.extend(evs)
         self.labels.append({"kind": kind, "principal": principal,
                             "event_ids": [r["eventID"] for _, r in evs]})
@@ -116,13 +120,16 @@ def _key_rotation(c: _Collector, rng: random.Random, rot: tuple[str, int, str]) 
         read_only=False, req={"userName": name},
         resp={"accessKey": {"accessKeyId": new, "status": "Active", "userName": name,
                             "createDate": R.create_date(t)}})))
-    t2 = t + rng.randint(86400 // 2, 86400 * 2)
+    # Old key deactivated half a day to two days later, deleted after that: compressed to fit
+    # when the corpus ends sooner.
+    left = org.end - t
+    t2 = t + rng.randint(min(43200, left // 4), min(2 * 86400, left // 2))
     ident2, ip2, ua2, _ = _admin_ident(org, rng, t2)
     evs.append((t2, R.management(t2, rr, ident2, "iam.amazonaws.com", "UpdateAccessKey",
                                  "us-east-1", acct, ip2, ua2, read_only=False,
                                  req={"userName": name, "accessKeyId": old,
                                       "status": "Inactive"})))
-    t3 = t2 + rng.randint(3600, 86400)
+    t3 = t2 + rng.randint(min(3600, left // 8), min(86400, left // 3))
     evs.append((t3, R.management(t3, rr, ident2, "iam.amazonaws.com", "DeleteAccessKey",
                                  "us-east-1", acct, ip2, ua2, read_only=False,
                                  req={"userName": name, "accessKeyId": old})))
