@@ -230,10 +230,15 @@ def summary(inc: Incident) -> Text:
                       + (" in other accounts" if len(inc.accounts) > 1 else ""))])
     if inc.buckets:
         tenants = sorted({b.tenant for b in inc.buckets if b.tenant})
-        did.append([t("read "), Seg("b", human_bytes(inc.bytes_out)),
-                     t(f" ({sum(b.objects_read for b in inc.buckets):,} objects) from "
-                       f"{len(inc.buckets)} S3 bucket(s)"
-                       + (f" of {len(tenants)} client(s)" if tenants else ""))])
+        read: Text = [t("read "), Seg("b", human_bytes(inc.bytes_out)),
+                      t(f" ({sum(b.objects_read for b in inc.buckets):,} objects) from "
+                        f"{len(inc.buckets)} S3 bucket(s)")]
+        if tenants:  # whom to tell, by name, the biggest losses first
+            ranked = [r["tenant"] for r in _tenants(inc) if r["tenant"] in tenants]
+            read += [t(f" of {len(tenants)} client(s): "), *_join([v(x) for x in ranked[:5]])]
+            if len(ranked) > 5:
+                read.append(t(f" and {len(ranked) - 5} more"))
+        did.append(read)
     if "defense-evasion" in inc.stages:
         did.append([t("tampered with logging or detection")])
     if did:
