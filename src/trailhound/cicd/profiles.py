@@ -76,11 +76,13 @@ _ACTION_APIS = {
 }
 _ACTION_UA = {"aws-actions/configure-aws-credentials":
               "configure-aws-credentials-for-github-actions"}
-_TOOL_UA = [(re.compile(r"(?<![\w-])aws\s"), "aws-cli/"),
-            (re.compile(r"\bterraform\s"), "Terraform/"),
-            (re.compile(r"\b(?:cdk|npx\s+cdk)\s"), "aws-cdk/"),
-            (re.compile(r"\bsam\s"), "aws-sam-cli/"),
-            (re.compile(r"\bdocker\s+push\b[^\n]*\.ecr\."), "docker/")]
+_CMD = r"(?:^|[;&|(`]|\bsudo)[ \t]*(?:[A-Za-z_]\w*=\S*[ \t]+)*"
+_TOOL_UA = [(re.compile(_CMD + r"aws[ \t]", re.M), "aws-cli/"),
+            (re.compile(_CMD + r"terraform[ \t]", re.M), "Terraform/"),
+            (re.compile(_CMD + r"(?:npx[ \t]+)?cdk[ \t]", re.M), "aws-cdk/"),
+            (re.compile(_CMD + r"sam[ \t]", re.M), "aws-sam-cli/"),
+            (re.compile(_CMD + r"docker[ \t]+push\b[^\n]*\.ecr\.", re.M), "docker/")]
+"""Tools in command position whose AWS SDK user agent CloudTrail will show."""
 
 
 def _camel(op: str) -> str:

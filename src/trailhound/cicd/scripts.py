@@ -42,8 +42,11 @@ _DOCKER_VALUE_FLAGS = frozenset({
     "--cap-add", "--cap-drop", "--security-opt", "--ulimit", "--pull", "--gpus", "--ipc",
     "--pid", "--restart", "--shm-size", "--tmpfs", "--device", "--dns", "--log-driver",
 })
-_AWS = re.compile(r"(?<![\w-])aws\s+((?:--[\w-]+(?:[= ](?!-)\S+)?\s+)*)"
-                  r"([a-z][a-z0-9-]*)\s+([a-z][a-z0-9-]*)")
+# `aws` in command position only (line start, after ; & | ( ` or sudo, env assignments
+# allowed), so `echo aws is great` is not an API call.
+_AWS = re.compile(r"(?:^|[;&|(`]|\bsudo)[ \t]*(?:[A-Za-z_]\w*=\S*[ \t]+)*aws[ \t]+"
+                  r"((?:--[\w-]+(?:[= ](?!-)\S+)?[ \t]+)*)([a-z][a-z0-9-]*)[ \t]+"
+                  r"([a-z][a-z0-9-]*)", re.M)
 _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)(?![\w])")
 
 
