@@ -73,3 +73,9 @@ def test_downloaded_compromised_trivy_is_known_bad(tmp_path: Path) -> None:
     kb = [x for x in audit([f]).findings if x.rule_id == "known-bad-version"]
     assert [(x.line, x.severity, x.detail["advisory"]) for x in kb] == [
         (8, "critical", "GHSA-69fq-xp46-6x23")]
+
+
+def test_commented_lines_run_nothing() -> None:
+    text = "# curl -sfL https://x.io/i.sh | sh\n  # docker run evil:latest\necho ok\n"
+    assert not list(pipe_to_shell(text)) and not list(docker_images(text))
+    assert not list(downloads(text))

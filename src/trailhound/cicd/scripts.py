@@ -50,6 +50,15 @@ _AWS = re.compile(r"(?:^|[;&|(`]|\bsudo)[ \t]*(?:[A-Za-z_]\w*=\S*[ \t]+)*aws[ \t
 _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)(?![\w])")
 
 
+_COMMENT = re.compile(r"(?m)^[ \t]*#.*$")
+
+
+def _code(script: str) -> str:
+    """The script with whole-line comments blanked (same length, so offsets still map to
+    lines): `# curl … | sh` in a comment runs nothing."""
+    return _COMMENT.sub(lambda m: " " * len(m.group()), script) if "#" in script else script
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     offset: int
@@ -67,6 +76,7 @@ class Download:
 
 def pipe_to_shell(script: str) -> Iterator[Hit]:
     """`curl … | sh`, `wget -O- … | bash`, `bash <(curl …)`, `iwr … | iex`."""
+    script = _code(script)
     for m in _PIPE_SHELL.finditer(script):
         yield Hit(m.start(), m.group())
     for m in _SUBST_SHELL.finditer(script):
@@ -87,6 +97,7 @@ def _tool_from_url(url: str) -> str:
 def downloads(script: str) -> Iterator[Download]:
     """Every URL fetched by curl/wget/iwr, the tool it probably installs and its version
     (from the URL, or from the arguments given to a piped install script)."""
+    script = _code(script)
     for m in _DOWNLOAD.finditer(script):
         line = m.group()
         piped = bool(_PIPE_SHELL.search(line))
@@ -107,6 +118,7 @@ def downloads(script: str) -> Iterator[Download]:
 
 def latest_installs(script: str) -> Iterator[Hit]:
     """`go install x@latest`, `npx x@latest`: whatever the registry serves at run time."""
+    script = _code(script)
     for m in _LATEST_PKG.finditer(script):
         yield Hit(m.start(), m.group())
 
@@ -114,6 +126,7 @@ def latest_installs(script: str) -> Iterator[Hit]:
 def unversioned_security_tools(script: str) -> Iterator[tuple[Hit, str]]:
     """A scanner installed from a package manager without a version (`apt-get install
     trivy`, `pip install checkov`): the next run gets whatever was published last."""
+    script = _code(script)
     for rx in (_APT, _PIP):
         for m in rx.finditer(script):
             for tok in m.group(1).split():
@@ -126,6 +139,7 @@ def unversioned_security_tools(script: str) -> Iterator[tuple[Hit, str]]:
 
 def docker_images(script: str) -> Iterator[tuple[int, str]]:
     """Images named by `docker run|pull|create` (first non-option argument)."""
+    script = _code(script)
     for m in _DOCKER.finditer(script):
         toks = m.group(2).split()
         skip = False
@@ -143,6 +157,7 @@ def docker_images(script: str) -> Iterator[tuple[int, str]]:
 
 def aws_calls(script: str) -> Iterator[tuple[int, str, str]]:
     """`aws <service> <command>` invocations: (offset, service, command)."""
+    script = _code(script)
     for m in _AWS.finditer(script):
         yield m.start(), m.group(2), m.group(3)
 
