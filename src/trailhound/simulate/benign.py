@@ -19,6 +19,8 @@ from trailhound.simulate.ctx import (
     Event,
     count,
     instance_session,
+    ri,
+    rr,
 )
 from trailhound.simulate.org import key_id, stable_rng, unique_id
 
@@ -102,26 +104,26 @@ def backup(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     if h == b0:
         # The sync starts by listing every bucket it copies.
         for b in org.tenant_buckets:
-            t = hour_t + rng.randrange(600)
+            t = hour_t + rr(rng, 600)
             key, created, _ = instance_session(org, iid, t)
             ident = R.assumed_role(role.account, role.name, role.role_id, iid, key, created,
                                    ec2=True)
             for _ in range(1 + b.n_objects // 1000):
                 out.append((t, R.s3_data(t, rng, ident, "ListObjectsV2", b.name, None, b.region,
                                          b.account, ip_list[0], ua)))
-                t += rng.randint(1, 3)
+                t += ri(rng, 1, 3)
     n = count(per_hour / 2, rng)
     for _ in range(n):
-        t = hour_t + rng.randrange(3600)
+        t = hour_t + rr(rng, 3600)
         key, created, _ = instance_session(org, iid, t)
         ident = R.assumed_role(role.account, role.name, role.role_id, iid, key, created, ec2=True)
-        b = org.tenant_buckets[rng.randrange(len(org.tenant_buckets))]
+        b = org.tenant_buckets[rr(rng, len(org.tenant_buckets))]
         k, size = ctx.random_object(rng, b)
-        ip = ip_list[rng.randrange(len(ip_list))]
+        ip = ip_list[rr(rng, len(ip_list))]
         out.append((t, R.s3_data(t, rng, ident, "GetObject", b.name, k, b.region, b.account,
                                  ip, ua, bytes_out=size)))
         bb = org.backup_buckets[b.tenant or ""]
-        t2 = t + rng.randint(0, 4)
+        t2 = t + ri(rng, 0, 4)
         out.append((t2, R.s3_data(t2, rng, ident, "PutObject", bb.name,
                                   f"{b.name}/{k}", bb.region, bb.account, ip, ua,
                                   bytes_in=size)))
@@ -155,9 +157,9 @@ def services(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> Non
     accts = list(org.accounts.values())
     idents: dict[tuple[str, str, int], R.Record] = {}
     for _ in range(count(exp, rng)):
-        t = hour_t + rng.randrange(3600)
-        acct = accts[0 if rng.random() < 0.1 else 1 + rng.randrange(len(accts) - 1)]
-        role_name = _SERVICE_ROLES[0 if rng.random() < 0.7 else 1 + rng.randrange(2)]
+        t = hour_t + rr(rng, 3600)
+        acct = accts[0 if rng.random() < 0.1 else 1 + rr(rng, len(accts) - 1)]
+        role_name = _SERVICE_ROLES[0 if rng.random() < 0.7 else 1 + rr(rng, 2)]
         svc = {"AWSServiceRoleForConfig": "config.amazonaws.com",
                "AWSServiceRoleForAccessAnalyzer": "access-analyzer.amazonaws.com",
                "AWSServiceRoleForTrustedAdvisor": "trustedadvisor.amazonaws.com"}[role_name]
@@ -172,15 +174,15 @@ def services(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> Non
                 acct, role_name, _role_id(org.seed, acct, role_name), sess,
                 key_id("ASIA", org.seed, acct, role_name, block), R.iso(org.t0 + block * 3600),
                 path=f"/aws-service-role/{svc}/", invoked_by=svc)
-        src, name = _CONFIG_CALLS[rng.randrange(len(_CONFIG_CALLS))]
+        src, name = _CONFIG_CALLS[rr(rng, len(_CONFIG_CALLS))]
         region = "us-east-1" if src == "iam.amazonaws.com" else org.home_region
         req = _service_req(rng, name, org)
         out.append((t, R.service_event(t, rng, ident, src, name, region, acct, svc,
                                        read_only=True, req=req)))
     # CloudTrail checking it may still write to its bucket.
     mgmt = org.accounts["management"]
-    for _ in range(rng.randint(1, 3)):
-        t = hour_t + rng.randrange(3600)
+    for _ in range(ri(rng, 1, 3)):
+        t = hour_t + rr(rng, 3600)
         out.append((t, R.service_event(
             t, rng, R.aws_service("cloudtrail.amazonaws.com"), "s3.amazonaws.com",
             "GetBucketAcl", org.home_region, mgmt, "cloudtrail.amazonaws.com", read_only=True,
@@ -203,7 +205,7 @@ def _role_id(seed: int, acct: str, role: str) -> str:
 
 def _service_req(rng: random.Random, name: str, org) -> R.Record | None:  # type: ignore[no-untyped-def]
     if name.startswith("GetBucket"):
-        b = org.tenant_buckets[rng.randrange(len(org.tenant_buckets))]
+        b = org.tenant_buckets[rr(rng, len(org.tenant_buckets))]
         return {"bucketName": b.name, "Host": f"{b.name}.s3.{b.region}.amazonaws.com"}
     if name in ("GetRole", "ListAttachedRolePolicies"):
         return {"roleName": org.web_role.name}
@@ -243,17 +245,17 @@ def cron(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
         phase = (org.seed * 37 + i * 113) % period
         ident = None
         for r in range(runs):
-            t = hour_t + phase + r * period + rng.randint(0, 20)
+            t = hour_t + phase + r * period + ri(rng, 0, 20)
             if t >= hour_t + 3600:
                 break
             key = u.key_at(t)
             if ident is None or ident["accessKeyId"] != key:
                 ident = R.iam_user(u.account, u.name, u.principal_id, key)
-            ip = u.ips[rng.randrange(len(u.ips))]
+            ip = u.ips[rr(rng, len(u.ips))]
             ua = u.user_agents[0]
             kind = (i + org.seed) % 3
             for _ in range(count(per_run, rng)):
-                t += rng.randint(0, 3)
+                t += ri(rng, 0, 3)
                 if kind == 0:
                     b = org.tenant_buckets[(i * 7 + r) % len(org.tenant_buckets)]
                     k, size = ctx.popular_object(rng, b)
@@ -264,13 +266,13 @@ def cron(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
                         out.append((t, R.s3_data(t, rng, ident, "GetObject", b.name, k,
                                                  b.region, b.account, ip, ua, bytes_out=size)))
                 elif kind == 1:
-                    b = org.tenant_buckets[rng.randrange(len(org.tenant_buckets))]
+                    b = org.tenant_buckets[rr(rng, len(org.tenant_buckets))]
                     k, size = ctx.popular_object(rng, b)
                     out.append((t, R.s3_data(t, rng, ident, "PutObject", b.name, k, b.region,
                                              b.account, ip, ua, bytes_in=size)))
                 else:
                     name = ("ListHostedZones", "ListResourceRecordSets", "GetChange",
-                            "ChangeResourceRecordSets")[rng.randrange(4)]
+                            "ChangeResourceRecordSets")[rr(rng, 4)]
                     ro = name != "ChangeResourceRecordSets"
                     req = None if name == "ListHostedZones" else {
                         "hostedZoneId": f"Z0{org.seed % 97:02d}{i}ABCDEF{i}"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from trailhound.simulate import records as R
-from trailhound.simulate.ctx import Ctx, Event, count
+from trailhound.simulate.ctx import Ctx, Event, count, ri, rr
 from trailhound.simulate.org import Org
 
 SHARE_CI = 0.06
@@ -38,15 +38,15 @@ def ci(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None:
     if h == tf_hour:
         n_tf = max(1, round(daily * 0.3 / _TF_LEN))
         for _ in range(n_tf):
-            run(org, hour_t + rng.randrange(3000), rng, org.ci_runner_ips[
-                rng.randrange(len(org.ci_runner_ips))], out, kind="terraform")
+            run(org, hour_t + rr(rng, 3000), rng, org.ci_runner_ips[
+                rr(rng, len(org.ci_runner_ips))], out, kind="terraform")
     if 7 <= h < 19 and wd < 5:
         runs = count(daily * 0.7 / _DEPLOY_LEN / 12, rng)
     else:
         runs = count(daily * 0.02 / _DEPLOY_LEN, rng)
     for _ in range(runs):
-        run(org, hour_t + rng.randrange(3300), rng,
-            org.ci_runner_ips[rng.randrange(len(org.ci_runner_ips))], out, kind="deploy")
+        run(org, hour_t + rr(rng, 3300), rng,
+            org.ci_runner_ips[rr(rng, len(org.ci_runner_ips))], out, kind="deploy")
 
 
 def run(org: Org, t: int, rng: random.Random, ip: str, out: list[Event], *, kind: str,
@@ -82,10 +82,10 @@ def run(org: Org, t: int, rng: random.Random, ip: str, out: list[Event], *, kind
             ("cloudfront.amazonaws.com", "GetDistribution", None),
         ]
         for _ in range(_TF_LEN - 1):
-            t += rng.randint(0, 2)
-            src, name, req = calls[rng.randrange(len(calls))]
+            t += ri(rng, 0, 2)
+            src, name, req = calls[rr(rng, len(calls))]
             if src == "s3.amazonaws.com":
-                b = org.tenant_buckets[rng.randrange(len(org.tenant_buckets))]
+                b = org.tenant_buckets[rr(rng, len(org.tenant_buckets))]
                 req = {"bucketName": b.name, "Host": f"{b.name}.s3.{b.region}.amazonaws.com"}
             region = "us-east-1" if src in ("iam.amazonaws.com", "cloudfront.amazonaws.com") \
                 else reg
@@ -93,13 +93,13 @@ def run(org: Org, t: int, rng: random.Random, ip: str, out: list[Event], *, kind
                                         read_only=True, req=req)))
         return
     repo = f"{acct}.dkr.ecr.{reg}.amazonaws.com"
-    t += rng.randint(5, 30)
+    t += ri(rng, 5, 30)
     out.append((t, R.management(t, rng, ident, "ecr.amazonaws.com", "GetAuthorizationToken",
                                 reg, acct, ip, cli, read_only=True)))
-    name = ("portal", "cms", "api", "static-site")[rng.randrange(4)]
+    name = ("portal", "cms", "api", "static-site")[rr(rng, 4)]
     for op in ("BatchCheckLayerAvailability", "InitiateLayerUpload", "CompleteLayerUpload",
                "PutImage"):
-        t += rng.randint(3, 40)
+        t += ri(rng, 3, 40)
         out.append((t, R.management(t, rng, ident, "ecr.amazonaws.com", op, reg, acct, ip,
                                     "docker/24.0.9 go/go1.21.11 git-commit/fe8b9ff "
                                     "os/linux arch/amd64",
@@ -107,31 +107,31 @@ def run(org: Org, t: int, rng: random.Random, ip: str, out: list[Event], *, kind
                                     req={"repositoryName": name, "registryId": acct})))
     art = org.artifacts_bucket
     assert art is not None
-    t += rng.randint(5, 30)
-    size = rng.randint(2_000_000, 60_000_000)
+    t += ri(rng, 5, 30)
+    size = ri(rng, 2_000_000, 60_000_000)
     out.append((t, R.s3_data(t, rng, ident, "PutObject", art.name,
-                             f"releases/{name}/build-{rng.randrange(100000):05d}.zip",
+                             f"releases/{name}/build-{rr(rng, 100000):05d}.zip",
                              art.region, art.account, ip, cli, bytes_in=size)))
     del repo
     for op in ("DescribeTaskDefinition", "RegisterTaskDefinition", "UpdateService"):
-        t += rng.randint(2, 10)
+        t += ri(rng, 2, 10)
         out.append((t, R.management(t, rng, ident, "ecs.amazonaws.com", op, reg, acct, ip, cli,
                                     read_only=op.startswith("Describe"),
                                     req={"cluster": "hosting-prod", "service": name}
                                     if op == "UpdateService" else {"taskDefinition": name})))
-    for _ in range(rng.randint(2, 5)):
-        t += rng.randint(15, 30)
+    for _ in range(ri(rng, 2, 5)):
+        t += ri(rng, 15, 30)
         out.append((t, R.management(t, rng, ident, "ecs.amazonaws.com", "DescribeServices", reg,
                                     acct, ip, cli, read_only=True,
                                     req={"cluster": "hosting-prod", "services": [name]})))
-    t += rng.randint(2, 10)
+    t += ri(rng, 2, 10)
     out.append((t, R.management(t, rng, ident, "cloudfront.amazonaws.com", "CreateInvalidation",
                                 "us-east-1", acct, ip, cli, read_only=False,
                                 req={"distributionId": f"E{org.seed % 1000:03d}ABCDEF12",
                                      "invalidationBatch": {"paths": {"quantity": 1,
                                                                      "items": ["/*"]}}})))
     if rng.random() < 0.5:
-        t += rng.randint(1, 5)
+        t += ri(rng, 1, 5)
         out.append((t, R.management(t, rng, ident, "ssm.amazonaws.com", "GetParameters", reg,
                                     acct, ip, cli, read_only=True,
                                     req={"names": [f"/{name}/prod/release"],

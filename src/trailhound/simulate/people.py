@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 
 from trailhound.simulate import records as R
-from trailhound.simulate.ctx import Ctx, Event, count
+from trailhound.simulate.ctx import Ctx, Event, count, ri, rr
 from trailhound.simulate.org import Org, Person, key_id, stable_rng, unique_id
 
 SHARE_PEOPLE = 0.11
@@ -139,7 +139,7 @@ def work(org: Org, p: Person, d: Day, day: int, lo: int, hi: int, n: int,
     src_ip = ip or d.ip
     is_admin = p.permission_set == "AdministratorAccess"
     for _ in range(n):
-        t = lo + rng.randrange(max(1, hi - lo))
+        t = lo + rr(rng, max(1, hi - lo))
         cli = rng.random() < p.cli_share
         ident, ua = (cli_ident, p.cli_ua) if cli else (console_ident, p.browser_ua)
         x = rng.random()
@@ -150,13 +150,13 @@ def work(org: Org, p: Person, d: Day, day: int, lo: int, hi: int, n: int,
                                         acct, src_ip, ua, read_only=True)))
             continue
         if is_admin and x < 0.12:
-            src, name = _ADMIN[rng.randrange(len(_ADMIN))]
+            src, name = _ADMIN[rr(rng, len(_ADMIN))]
             req = _iam_req(org, rng, name)
             out.append((t, R.management(t, rng, ident, src, name, "us-east-1", acct, src_ip, ua,
                                         read_only=True, req=req, console=not cli)))
             continue
         if x > 0.96:
-            src, name = _WRITES[rng.randrange(len(_WRITES))]
+            src, name = _WRITES[rr(rng, len(_WRITES))]
             if p.permission_set == "ReadOnlyAccess":
                 err = ("AccessDenied" if src != "ec2.amazonaws.com"
                        else "Client.UnauthorizedOperation", _denied(ident, name, src))
@@ -164,7 +164,7 @@ def work(org: Org, p: Person, d: Day, day: int, lo: int, hi: int, n: int,
                                         ua, read_only=False, error=err, console=not cli)))
             continue
         if cli and x < 0.3:
-            b = org.tenant_buckets[rng.randrange(len(org.tenant_buckets))]
+            b = org.tenant_buckets[rr(rng, len(org.tenant_buckets))]
             if d.account_role == "hosting-prod":
                 if rng.random() < 0.5:
                     out.append((t, R.s3_data(t, rng, ident, "ListObjectsV2", b.name, None,
@@ -174,13 +174,13 @@ def work(org: Org, p: Person, d: Day, day: int, lo: int, hi: int, n: int,
                     k = f"{rng2.choice(['index.html', 'robots.txt', 'sitemap.xml'])}"
                     out.append((t, R.s3_data(t, rng, ident, "GetObject", b.name, k, b.region,
                                              b.account, src_ip, ua,
-                                             bytes_out=rng.randint(300, 90_000))))
+                                             bytes_out=ri(rng, 300, 90_000))))
                 continue
-        src, name, scope = _CONSOLE[rng.randrange(len(_CONSOLE))]
+        src, name, scope = _CONSOLE[rr(rng, len(_CONSOLE))]
         region = "us-east-1" if scope == "global" else org.home_region
         req = None
         if scope == "bucket":
-            b = org.tenant_buckets[rng.randrange(len(org.tenant_buckets))]
+            b = org.tenant_buckets[rr(rng, len(org.tenant_buckets))]
             req = {"bucketName": b.name, "Host": "s3.amazonaws.com", "location": ""}
         out.append((t, R.management(t, rng, ident, src, name, region, acct, src_ip, ua,
                                     read_only=True, req=req, console=not cli)))
@@ -189,7 +189,7 @@ def work(org: Org, p: Person, d: Day, day: int, lo: int, hi: int, n: int,
 def _iam_req(org: Org, rng: random.Random, name: str) -> R.Record | None:
     if name in ("GetUser", "ListAccessKeys"):
         users = [*org.cron_users, *org.idle_users]
-        return {"userName": users[rng.randrange(len(users))].name}
+        return {"userName": users[rr(rng, len(users))].name}
     if name == "ListPolicies":
         return {"scope": "Local", "onlyAttached": False}
     return None

@@ -12,7 +12,7 @@ import hashlib
 import random
 
 from trailhound.simulate import records as R
-from trailhound.simulate.ctx import Ctx, Event
+from trailhound.simulate.ctx import Ctx, Event, ri, rr
 from trailhound.simulate.org import key_id
 
 SHARE_SCANNER = 0.07
@@ -58,7 +58,7 @@ def scanner(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None
     day = (hour_t - org.t0) // 86400
     t = hour_t + rng.randrange(0, 900)
     sec = org.accounts["security"]
-    ip = org.scanner_ips[rng.randrange(len(org.scanner_ips))]
+    ip = org.scanner_ips[rr(rng, len(org.scanner_ips))]
     ua = org.scanner_ua
     # The scanner's own session in the security account (instance profile of its host).
     host = "i-0" + hashlib.blake2b(f"{org.seed}/scanner-host".encode(),
@@ -72,7 +72,7 @@ def scanner(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None
         audit = org.audit_roles[acct_role]
         session = f"scan-{day:03d}-{acct_role[:4]}"
         key = key_id("ASIA", org.seed, "audit", acct, day)
-        t += rng.randint(2, 20)
+        t += ri(rng, 2, 20)
         for r in R.assume_role(t, rng, own, sec, acct, audit.name, audit.role_id, audit.arn,
                                session, key, ip, ua, org.home_region):
             out.append((t, r))
@@ -80,14 +80,14 @@ def scanner(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None
         n = max(10, int(per_account * rng.uniform(0.8, 1.2)))
         n_global = n // 5
         for i in range(n):
-            t += 1 if rng.random() < 0.7 else rng.randint(0, 3)
+            t += 1 if rng.random() < 0.7 else ri(rng, 0, 3)
             err = None
             if i < n_global:
-                src, name = GLOBAL_CALLS[rng.randrange(len(GLOBAL_CALLS))]
+                src, name = GLOBAL_CALLS[rr(rng, len(GLOBAL_CALLS))]
                 region = "us-east-1"
                 req = None
                 if src == "s3.amazonaws.com" and name != "ListBuckets":
-                    b = org.buckets[rng.randrange(len(org.buckets))]
+                    b = org.buckets[rr(rng, len(org.buckets))]
                     req = {"bucketName": b.name, "Host": f"{b.name}.s3.amazonaws.com"}
                     if rng.random() < 0.15:
                         err = ("NoSuchBucketPolicy" if name == "GetBucketPolicy"
@@ -97,8 +97,8 @@ def scanner(ctx: Ctx, hour_t: int, rng: random.Random, out: list[Event]) -> None
                     err = ("AccessDeniedException", "You don't have permissions to access "
                            "this resource.")
             else:
-                src, name = REGIONAL_CALLS[rng.randrange(len(REGIONAL_CALLS))]
-                region = org.all_regions[rng.randrange(len(org.all_regions))]
+                src, name = REGIONAL_CALLS[rr(rng, len(REGIONAL_CALLS))]
+                region = org.all_regions[rr(rng, len(org.all_regions))]
                 req = None
                 if src in ("secretsmanager.amazonaws.com", "ssm.amazonaws.com") and \
                         rng.random() < 0.5:

@@ -46,7 +46,7 @@ class WriteStats:
 
 
 def _suffix(rng: random.Random) -> str:
-    return "".join(_ALNUM[rng.randrange(62)] for _ in range(16))
+    return "".join(_ALNUM[b % 62] for b in rng.randbytes(16))
 
 
 def _gzip(data: bytes, level: int) -> bytes:
@@ -96,7 +96,7 @@ def deliver(out: Path, events: list[tuple[int, Record]], rng: random.Random, *,
         n = len(recs)
         if n > 1:
             for _ in range(int(n * 0.12 + rng.random())):
-                i = rng.randrange(n - 1)
+                i = int(rng.random() * (n - 1))
                 recs[i], recs[i + 1] = recs[i + 1], recs[i]
         delivered = (w + 1) * WINDOW + rng.randrange(30, 240)
         rel = log_path(acct, region, delivered, _suffix(rng))
