@@ -221,3 +221,13 @@ def test_event_ids_with_the_separator_character_survive():
                               "accessKeyId": "AKIAX"}} for eid in ("a\x1fb", "c")]
     res = detect(events_connection(recs), RuleSet((rule,)))
     assert [a.event_ids for a in res.alerts] == [("a\x1fb", "c")]
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark", "trino", "athena"])
+def test_every_rule_exports_to_every_dialect(dialect):
+    from trailhound.rules.export import export_rules
+
+    rs = load_rules()
+    out = export_rules(rs, dialect)
+    assert len(out) == len(rs.rules)
+    assert all(e.sql.strip().upper().startswith(("SELECT", "WITH")) for e in out)
