@@ -91,8 +91,9 @@ def render_hunt_summary(console: Console, result) -> None:  # type: ignore[no-un
             console.print(f"[bold]{rich_safe(inc.id)}[/bold]: {rich_safe(inc.title)}")
     else:
         console.print("No incident: no key shows use by anyone other than its owner.")
-    console.print(f"report: {rich_safe(result.out / 'report.md')}  "
-                  f"incidents: {rich_safe(result.out / 'incidents.json')}")
+    console.print(f"report: {rich_safe(result.out / 'report.html')} (and report.md)  "
+                  f"incidents: {rich_safe(result.out / 'incidents.json')}  "
+                  f"indicators: stix.json, ocsf.json")
 
 
 def render_demo_truth(console: Console, result, truth_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -24,8 +24,9 @@ def md(text: object, *, limit: int | None = 300) -> str:
 
 def md_code(text: object, *, limit: int | None = 300) -> str:
     """A literal inside a code span, for identifiers (keys, ARNs). Backticks cannot close it:
-    the span's fence is longer than any backtick run in the value."""
-    s = safe(text, limit=limit)
+    the span's fence is longer than any backtick run in the value. `|` is escaped because
+    GFM ends a table cell at a pipe even inside a code span (and renders `\\|` there as `|`)."""
+    s = safe(text, limit=limit).replace("|", "\\|")  # GFM splits table cells even in code
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") or not s else ""
