@@ -249,3 +249,17 @@ def test_no_climb_past_a_legitimate_creation(tmp_path):
     (inc,) = run(tmp_path, recs, alerts).incidents
     assert inc.root_access_key == "AKIASVC0000000000001"
     assert "AKIAADMIN00000000001" not in inc.access_keys
+
+
+def test_validation_only_is_a_medium_leak_not_a_high_incident(tmp_path):
+    """A key whose only attacker activity is being validated: rotate it, but it is not (yet)
+    a stolen-key incident; the same key doing anything else would be."""
+    recs = routine()
+    checks = [ct.get_caller_identity(identity=ci_identity(), ip=ATTACKER, ua="TruffleHog",
+                                     time=ts(T0 + timedelta(days=3, seconds=s)))
+              for s in (0, 3)]
+    recs += checks
+    (inc,) = run(tmp_path, recs, [alert("validator_ua", checks, "medium", "discovery")]
+                 ).incidents
+    assert inc.severity == "medium"
+    assert "validated" in inc.title

@@ -43,6 +43,8 @@ from trailhound.correlate.profile import (
 from trailhound.correlate.stages import stage_case_sql, technique_case_sql
 
 MAX_LINEAGE_DEPTH = 12
+_LOOK_ONLY = frozenset({"credential-validation", "discovery"})
+VALIDATION_ONLY_MAX_EVENTS = 10
 
 # What incidents, evidence and reports read of an attributed event (not `raw`: reading every
 # record's JSON to attribute it would cost more than the rest of correlation).
@@ -432,6 +434,11 @@ def _build_incident(conn: duckdb.DuckDBPyConnection, root: str, keys: list[str],
         evidence_reasons=sorted({r for k in keys for r in verdicts[k].evidence}),
     )
     inc.severity = severity_of(stages_set, validator=validator)
+    if not stages_set - _LOOK_ONLY and inc.attacker_events <= VALIDATION_ONLY_MAX_EVENTS:
+        # Only checked that the key works: it leaked, but nothing was done with it yet. A
+        # responder rotates it today; it becomes high the moment anything else happens.
+        inc.severity = min(inc.severity, "medium", key=SEVERITY_RANK.__getitem__)
+        inc.validation_only = True
     confs = [verdicts[k].confidence for k in keys if verdicts[k].confidence]
     stage_bonus = min(0.15, 0.03 * len(stages_set))
     inc.confidence = round(min(0.99, (confs[0] if confs else 0.5) + stage_bonus), 2)

@@ -94,6 +94,7 @@ class Incident:
     evidence_reasons: list[str] = field(default_factory=list)
     recommended_actions: list[dict[str, str]] = field(default_factory=list)
     ongoing: bool = False
+    validation_only: bool = False
 
     @property
     def bytes_out(self) -> int:
@@ -138,6 +139,9 @@ def order_stages(stages: set[str]) -> list[str]:
 
 
 def title_of(inc: Incident) -> str:
+    if inc.validation_only:
+        return (f"Access key {inc.root_access_key} validated from new infrastructure "
+                "(leaked; not yet used for anything else)")
     kind = "Stolen access key" if inc.root_access_key.startswith("AKIA") else "Compromised key"
     parts = [f"{kind} {inc.root_access_key} used from new infrastructure"]
     users = sorted({u for _, u in inc.created_keys if u})
