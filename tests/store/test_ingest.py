@@ -186,3 +186,27 @@ def test_same_event_id_with_other_content_is_reported(tmp_path):
     conn = st.connect()
     assert conn.execute("SELECT source_ip FROM events WHERE event_id = ?",
                         [recs[5]["eventID"]]).fetchone() == (recs[5]["sourceIPAddress"],)
+
+
+def test_unreadable_object_is_tried_again_next_run(tmp_path):
+    from trailhound.sources import SourceObject
+
+    good = ct.write_aws_layout(tmp_path / "src", make_records(5))[0]
+    attempts = {"n": 0}
+
+    def flaky() -> bytes:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise ConnectionResetError("connection reset by peer")
+        return good.read_bytes()
+
+    obj = SourceObject(name="s3://bucket/AWSLogs/x.json.gz", size=1, version='"etag-1"',
+                       reader=flaky)
+    st = Store(tmp_path / "store", create=True)
+    first = ingest([], st, objects=[obj])
+    assert first.objects_quarantined == 1 and first.events_stored == 0
+    assert "cannot read object" in first.quarantine[0][2]
+    second = ingest([], st, objects=[obj])
+    assert second.events_stored == 5 and second.objects_unchanged == 0
+    third = ingest([], st, objects=[obj])
+    assert third.objects_unchanged == 1

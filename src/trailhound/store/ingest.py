@@ -209,7 +209,10 @@ def _batches(
                 continue
             seen_names.add(obj.name)
             known = manifest.lookup(obj.name)
-            if known and known[0] == obj.version:
+            # An object that could never be read (failed download: no checksum) is tried
+            # again; one that was read and found bad is not, until its version changes.
+            never_read = known is not None and known[2] == "quarantined" and not known[1]
+            if known and known[0] == obj.version and not never_read:
                 stats.objects_unchanged += 1
                 continue
             try:
