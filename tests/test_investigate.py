@@ -9,12 +9,20 @@ from datetime import datetime
 import orjson
 import pytest
 
-from report.corpus import HOSTILE_BUCKET, HOSTILE_BYTES, HOSTILE_TENANT, HOSTILE_UA, Corpus, build
+from report.corpus import (
+    HOSTILE_BUCKET,
+    HOSTILE_BYTES,
+    HOSTILE_KEY,
+    HOSTILE_TENANT,
+    HOSTILE_UA,
+    Corpus,
+    build,
+)
 from trailhound.errors import UsageError
 from trailhound.investigate import Subject, investigate_store
 
 TOP_KEYS = ["schema_version", "query", "incident", "summary", "lineage", "timeline", "apis",
-            "source_ips", "user_agents", "buckets", "tenants", "incidents"]
+            "source_ips", "user_agents", "buckets", "objects", "tenants", "incidents"]
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +74,15 @@ def test_incident_buckets_and_tenants(corpus, by_incident):
         assert got["attacker_objects_read"] == b["objects_read"]
         assert got["tenant"] == b["tenant"]
     assert mine[HOSTILE_BUCKET]["bytes_out"] == HOSTILE_BYTES
+    objects = by_incident["objects"]
+    assert [o["bytes_out"] for o in objects] == sorted((o["bytes_out"] for o in objects),
+                                                        reverse=True)
+    assert objects[0]["bytes_out"] == max(o["bytes_out"] for o in objects) > 0
+    at = datetime.fromisoformat(corpus.hostile_time.replace("Z", "+00:00"))
+    moment = investigate_store(corpus.store, Subject("key", corpus.created_key, at, at))
+    (hostile,) = [o for o in moment["objects"] if o["bucket"] == HOSTILE_BUCKET]
+    assert hostile["key"] == HOSTILE_KEY and hostile["bytes_out"] == HOSTILE_BYTES
+    assert hostile["attacker_reads"] == hostile["reads"] == 1
     tenants = {t["tenant"]: t for t in by_incident["tenants"]}
     assert tenants[HOSTILE_TENANT]["buckets"] == [HOSTILE_BUCKET]
     planted = {b["tenant"] for b in corpus.truth["attack"]["s3_buckets"]}

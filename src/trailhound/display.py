@@ -170,7 +170,9 @@ def render_investigation(console: Console, doc: dict) -> None:  # type: ignore[t
             how = f" created for user {rich_safe(e['user'] or '?')} at {rich_safe(e['time'])}"
         elif e:
             how = f" session of {rich_safe(e['role'] or e['api'])} at {rich_safe(e['time'])}"
-        label = (f"{rich_safe(node['key'])} ({rich_safe(node['principal'] or '?')}){how}: "
+        accts = ", ".join(rich_safe(a) for a in node["accounts"]) or "?"
+        label = (f"{rich_safe(node['key'])} ({rich_safe(node['principal'] or '?')}, "
+                 f"account {accts}){how}: "
                  f"{node['events']:,} events, [red]{node['attacker_events']:,} attacker[/red]"
                  + (" (" + ", ".join(rich_safe(x) for x in node["stages"]) + ")"
                     if node["stages"] else ""))
@@ -224,6 +226,18 @@ def render_investigation(console: Console, doc: dict) -> None:  # type: ignore[t
                       human_bytes(b["bytes_out"]), human_bytes(b["attacker_bytes_out"]),
                       _short(b["first_read"]), _short(b["last_read"]))
         console.print(t)
+    if doc["objects"]:
+        t = Table(title="objects read, most bytes first")
+        for col in ("bucket", "object", "reads", "bytes", "attacker reads", "first read"):
+            t.add_column(col, overflow="fold")
+        for o in doc["objects"][:25]:
+            t.add_row(rich_safe(o["bucket"], limit=40), rich_safe(o["key"], limit=80,
+                                                                   keep_end=True),
+                      f"{o['reads']:,}", human_bytes(o["bytes_out"]),
+                      f"{o['attacker_reads']:,}", _short(o["first_read"]))
+        console.print(t)
+        if len(doc["objects"]) > 25:
+            console.print(f"... {len(doc['objects']) - 25:,} more in --format json")
     if doc["tenants"]:
         console.print("tenants affected: " + ", ".join(
             f"{rich_safe(t['tenant'])} ({human_bytes(t['bytes_out'])})" for t in doc["tenants"]))

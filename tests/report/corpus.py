@@ -46,6 +46,7 @@ class Corpus:
     created_key: str
     attacker_ip: str
     result: Any  # the HuntResult, for renderers called directly
+    hostile_time: str  # eventTime of the hostile record
 
 
 _CACHE: dict[Path, Corpus] = {}
@@ -92,7 +93,7 @@ def build(base: Path) -> Corpus:
     found = [i for i in doc["incidents"] if i["root_access_key"] == root]
     assert found, f"no incident rooted at the stolen key {root} in {SIM}"
     corpus = Corpus(base / "sim", base / "out", base / "store", truth, found[0], created,
-                    template["sourceIPAddress"], result)
+                    template["sourceIPAddress"], result, rec["eventTime"])
     _CACHE[base] = corpus
     return corpus
 

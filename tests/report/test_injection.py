@@ -77,13 +77,15 @@ def test_json_outputs_keep_raw_values(corpus):
 
 def test_investigate_json_and_table(corpus, cli):
     code, out, _ = cli("investigate", "--store", str(corpus.store), "--ip", corpus.attacker_ip,
+                       "--since", corpus.hostile_time, "--until", corpus.hostile_time,
                        "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert HOSTILE_KEY not in out  # object keys are not part of the answer; buckets are
     assert HOSTILE_BUCKET in {b["bucket"] for b in doc["buckets"]}
-    code, out, _ = cli("investigate", "--store", str(corpus.store), "--ip", corpus.attacker_ip)
-    assert code == 0
+    assert HOSTILE_KEY in {o["key"] for o in doc["objects"]}  # raw, JSON-escaped
+    code, out, _ = cli("investigate", "--store", str(corpus.store), "--ip", corpus.attacker_ip,
+                       "--since", corpus.hostile_time, "--until", corpus.hostile_time)
+    assert code == 0 and "objects read" in out
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
 
 
