@@ -347,6 +347,9 @@ def hunt(
     fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help="Exit 1 when an incident at or above this severity is found.")
                        ] = None,
+    ci_profile: Annotated[list[Path] | None, typer.Option(
+        "--ci-profile", help="Credential profiles from `audit-ci --profile-out`: a CI key "
+        "used without its pipeline's user-agent markers is flagged. Repeatable.")] = None,
 ) -> None:
     """Ingest (when sources are given), detect, correlate alerts into incidents along key
     lineage, and write the report. Exit 0 whatever it finds, unless --fail-on."""
@@ -361,6 +364,14 @@ def hunt(
         if not p.exists():
             raise UsageError(f"--rules {p}: no such file or folder")
     tenant_map = load_tenants(tenants)
+    markers: list[str] = []
+    for path in ci_profile or []:
+        from trailhound.cicd.profiles import ProfileError, load_profiles
+
+        try:
+            markers += [m for prof in load_profiles(path) for m in prof.user_agent_markers]
+        except (ProfileError, OSError) as e:
+            raise UsageError(f"--ci-profile {path}: {e}") from None
 
     def say(stage: str) -> None:
         if show_progress():
@@ -368,7 +379,7 @@ def hunt(
 
     result = run_hunt(list(sources or []), out_dir, store=store, rule_paths=list(rules or []),
                       overrides=overrides, tenants=tenant_map, include_sigma=not no_sigma,
-                      progress=say)
+                      progress=say, ci_markers=markers)
     from trailhound.display import render_hunt_summary
 
     render_hunt_summary(out, result)

@@ -80,6 +80,7 @@ def load_tenants(path: Path | None) -> dict[str, str]:
 def hunt(sources: list[str], out: Path, *, store: Path | None = None,
          rule_paths: list[Path] | None = None, overrides: Path | None = None,
          tenants: dict[str, str] | None = None, include_sigma: bool = True,
+         ci_markers: list[str] | None = None,
          progress: Callable[[str], None] | None = None,
          ingest_progress: Callable[[IngestStats], None] | None = None) -> HuntResult:
     timings: dict[str, float] = {}
@@ -103,6 +104,11 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
         t = time.perf_counter()
         ruleset = load_rules(rule_paths or [], include_sigma=include_sigma, overrides=overrides)
         det = detect(conn, ruleset)
+        if ci_markers:
+            from trailhound.correlate.ciprofile import ci_key_alerts
+
+            det.alerts.extend(ci_key_alerts(conn, ci_markers))
+            det.alerts.sort(key=lambda a: (a.event_time, a.rule_id, a.access_key_id or ""))
         timings["detect"] = time.perf_counter() - t
         say("correlate")
         t = time.perf_counter()
