@@ -64,3 +64,18 @@ def test_entry_point_runs_as_a_module():
     r = subprocess.run([sys.executable, "-m", "trailhound", "--version"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_every_command_has_help(cli):
+    import typer.main
+
+    from trailhound.cli import app
+
+    group = typer.main.get_command(app)
+    names = list(group.commands)  # type: ignore[attr-defined]
+    assert {"ingest", "detect", "hunt", "demo", "simulate", "rules"} <= set(names)
+    for name in names:
+        code, out, _ = cli(name, "--help")
+        assert code == 0, name
+        assert len(out.strip().splitlines()) > 3, name
+        assert group.commands[name].help, f"{name} has no help text"  # type: ignore[attr-defined]
