@@ -241,7 +241,9 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
                min(event_time), max(event_time), count(*),
                count(*) FILTER (attribution = 'attacker'), count(*) FILTER (attribution = 'shared'),
                list(DISTINCT stage ORDER BY stage) FILTER (attribution = 'attacker'
-                                                           AND stage IS NOT NULL)
+                                                           AND stage IS NOT NULL),
+               min(event_time) FILTER (attribution = 'attacker'),
+               max(event_time) FILTER (attribution = 'attacker')
         FROM inv_ev WHERE access_key_id IS NOT NULL GROUP BY 1
     """).fetchall()
     stats = {r[0]: r[1:] for r in rows}
@@ -255,8 +257,8 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
     parent = {e["to"]: e for e in edges}
     nodes = []
     for k in keys:
-        p, accounts, first, last, n, att, shared, stages = stats.get(
-            k, (None, [], None, None, 0, 0, 0, []))
+        p, accounts, first, last, n, att, shared, stages, afirst, alast = stats.get(
+            k, (None, [], None, None, 0, 0, 0, [], None, None))
         e = parent.get(k)
         nodes.append({
             "key": k, "principal": p, "accounts": list(accounts or []),
@@ -264,6 +266,7 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
             "parent": e["from"] if e else None, "via": e["relation"] if e else "seed",
             "first_seen": iso(first), "last_seen": iso(last), "events": int(n),
             "attacker_events": int(att), "shared_events": int(shared),
+            "attacker_first_seen": iso(afirst), "attacker_last_seen": iso(alast),
             "stages": list(stages or []), "stage_events": per_stage.get(k, {}),
         })
     return {"seeds": list(dict.fromkeys(seeds)), "keys": nodes, "edges": edges,
@@ -332,12 +335,15 @@ def _values(conn: duckdb.DuckDBPyConnection, column: str) -> list[dict[str, Any]
         SELECT {column}, min(event_time), max(event_time), count(*),
                count(*) FILTER (attribution = 'attacker'),
                list(DISTINCT access_key_id ORDER BY access_key_id)
-                   FILTER (access_key_id IS NOT NULL)
+                   FILTER (access_key_id IS NOT NULL),
+               min(event_time) FILTER (attribution = 'attacker'),
+               max(event_time) FILTER (attribution = 'attacker')
         FROM inv_ev WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 2, 1 LIMIT {TOP * 4}
     """).fetchall()
     return [{"value": v, "first_seen": iso(f), "last_seen": iso(la), "events": int(n),
-             "attacker_events": int(a), "access_keys": list(k or [])[:20]}
-            for v, f, la, n, a, k in rows]
+             "attacker_events": int(a), "attacker_first_seen": iso(af),
+             "attacker_last_seen": iso(al), "access_keys": list(k or [])[:20]}
+            for v, f, la, n, a, k, af, al in rows]
 
 
 def _buckets(conn: duckdb.DuckDBPyConnection, tenants: dict[str, str]) -> list[dict[str, Any]]:

@@ -18,9 +18,10 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
+from trailhound.correlate.incident import human_bytes
 from trailhound.report import charts
 from trailhound.report.escape import defang
-from trailhound.report.model import TACTIC_IDS, ReportModel, build_model
+from trailhound.report.model import TACTIC_IDS, ReportModel, build_model, ts
 from trailhound.termsafe import safe
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ def _env() -> jinja2.Environment:
     env.filters["clean"] = lambda v, limit=None: safe(v, limit=limit)
     env.filters["defang"] = defang
     env.filters["num"] = lambda n: f"{n:,}"
+    env.filters["bytes"] = human_bytes
+    env.filters["ts"] = ts
     return env
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trailhound.correlate.incident import human_bytes
 from trailhound.report.escape import defang, md, md_code
-from trailhound.report.model import TACTIC_NAMES, ReportModel, Seg, Text, build_model
+from trailhound.report.model import TACTIC_NAMES, ReportModel, Seg, Text, build_model, ts
 
 if TYPE_CHECKING:
     from trailhound.hunt import HuntResult
@@ -106,12 +107,22 @@ def render_model(m: ReportModel) -> str:
             w("")
         w("### Indicators of compromise\n")
         w("Defanged for reading; `incidents.json` and `stix.json` hold the raw values.\n")
-        w("| type | value |\n|---|---|")
-        for kind, value, how in view.iocs:
+        w("| type | value | attacker's first use (UTC) | last use (UTC) | attacker events |\n"
+          "|---|---|---|---|---:|")
+        for i in view.iocs:
+            value, how = i["value"], i["how"]
             shown = defang(value) if how == "ip" else (
                 md_code(value) if how == "code" else md(value, limit=200))
-            w(f"| {kind} | {shown} |")
+            events = f"{i['events']:,}" if i["events"] is not None else "-"
+            w(f"| {i['type']} | {shown} | {i['first_seen']} | {i['last_seen']} | {events} |")
         w("")
+        if view.objects:
+            w("Objects read, most bytes first (all reads are in the evidence file):\n")
+            w("| bucket | object | reads | bytes | first read (UTC) |\n|---|---|---:|---:|---|")
+            for o in view.objects:
+                w(f"| {md(o['bucket'])} | {md(o['key'])} | {o['reads']:,} | "
+                  f"{human_bytes(o['bytes_out'])} | {ts(o['first_read'])} |")
+            w("")
         w("### Response actions\n")
         w("Recommended, in order (`trailhound respond --incident "
           f"{inc.id}` prints the executable plan):\n")

@@ -78,9 +78,10 @@ class IncidentView:
     impact: Text
     buckets: list[dict[str, Any]]
     tenants: list[dict[str, Any]]
-    iocs: list[tuple[str, str, str]]  # (type, value, how to show: ip | v | code)
+    iocs: list[dict[str, Any]]  # type, value, how (ip | v | code), first/last seen, events
     actions: list[dict[str, Any]]  # recommended actions; `defang`: the target is an IoC
     kpi: dict[str, str]  # the headline numbers, already formatted (no log values)
+    objects: list[dict[str, Any]] = field(default_factory=list)  # most bytes first
     investigation: dict[str, Any] | None = None
 
 
@@ -153,14 +154,35 @@ def _incident_view(inc: Incident, details: dict[str, Any]) -> IncidentView:
                   "first_read": ts(b.first_read), "last_read": ts(b.last_read)}
                  for b in inc.buckets],
         tenants=_tenants(inc),
-        iocs=([("IP address", ip, "ip") for ip in inc.source_ips]
-              + [("user agent", ua, "v") for ua in inc.user_agents]
-              + [("access key", k, "code") for k in inc.access_keys]
-              + [("identity", p, "code") for p in inc.principals]),
+        iocs=_iocs(inc, inv),
+        objects=(inv or {}).get("objects", [])[:50],
         actions=[{**a, "defang": a["action"] == "block-source-ip"}
                  for a in inc.recommended_actions], investigation=inv,
         kpi={"since": ts(inc.first_seen), "last": ts(inc.last_seen),
              "bytes": human_bytes(inc.bytes_out), "objects": f"{objects:,}"})
+
+
+def _iocs(inc: Incident, inv: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Indicators with when and how often the attacker used each (from the investigation,
+    when the hunt made one): attacker events only, so a stolen key's first-seen is the theft,
+    not its owner's first use."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, key in (("ip", "source_ips"), ("ua", "user_agents")):
+        for row in (inv or {}).get(key, []):
+            seen[(kind, row["value"])] = row
+    keys = {n["key"]: n for n in ((inv or {}).get("lineage") or {}).get("keys", [])}
+
+    def row(kind: str, value: str, how: str, info: dict[str, Any] | None) -> dict[str, Any]:
+        info = info or {}
+        return {"type": kind, "value": value, "how": how,
+                "first_seen": ts(info.get("attacker_first_seen")),
+                "last_seen": ts(info.get("attacker_last_seen")),
+                "events": info.get("attacker_events")}
+
+    return ([row("IP address", ip, "ip", seen.get(("ip", ip))) for ip in inc.source_ips]
+            + [row("user agent", ua, "v", seen.get(("ua", ua))) for ua in inc.user_agents]
+            + [row("access key", k, "code", keys.get(k)) for k in inc.access_keys]
+            + [row("identity", p, "code", None) for p in inc.principals])
 
 
 def _tenants(inc: Incident) -> list[dict[str, Any]]:
