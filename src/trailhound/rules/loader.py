@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -283,6 +282,3 @@ def parse_own(doc: dict[str, Any], *, path: Path | None, origin: str) -> Rule:
         window_seconds=window, group_by=group_by,
     )
 
-
-def with_where(rule: Rule, where: str) -> Rule:
-    return replace(rule, spec={**rule.spec, "_where": where})

@@ -161,4 +161,3 @@ class DetectResult:
     alerts: list[Alert]
     skipped: list[tuple[str, str]]
     timings: dict[str, float]
-    events_scanned: int | None = None

@@ -125,7 +125,3 @@ def cloudtrail_field_map() -> FieldMap:
         encoding="utf-8")
     return FieldMap.from_yaml(text, location="mappings/cloudtrail.yml")
 
-
-def columns_used(sql: str) -> set[str]:
-    """Store columns a compiled expression reads (for projection and for the planner)."""
-    return {c for c in _KNOWN_COLUMNS if re.search(rf"\b{c}\b", sql)}

@@ -5,13 +5,10 @@ its kind with `kind:` and no Python changes when rules are added."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from trailhound.rules.kinds import first_seen, sequence, sigma_kind, threshold
 from trailhound.rules.kinds.common import HIT_COLUMNS, entity_sql
-
-Validator = Callable[[dict[str, Any]], list[str]]
 
 KIND_MODULES: dict[str, Any] = {
     "sigma": sigma_kind,
