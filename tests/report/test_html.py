@@ -110,3 +110,9 @@ def test_script_json_cannot_leave_its_element(value):
     out = str(script_json({"v": value}))
     assert "<" not in out and ">" not in out and "&" not in out and "\u2028" not in out
     assert json.loads(out) == {"v": value}
+
+
+def test_ticks_escapes_prose_and_codes_spans():
+    from trailhound.report.html import ticks
+
+    assert str(ticks("run `a<b` & <i>")) == "run <code>a&lt;b</code> &amp; &lt;i&gt;"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 import orjson
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from trailhound.correlate.incident import human_bytes
 from trailhound.report import charts
@@ -53,6 +53,14 @@ def _plotly_js() -> Markup:
     return Markup(js)  # noqa: S704 - the library's own code, checked above
 
 
+def ticks(text: str) -> Markup:
+    """Our own prose (lessons) uses Markdown backticks for commands: escape the text, then
+    show those spans as <code>."""
+    parts = str(text).split("`")
+    return Markup("").join(Markup("<code>{}</code>").format(p) if n % 2 else escape(p)
+                           for n, p in enumerate(parts))
+
+
 @cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -63,6 +71,7 @@ def _env() -> jinja2.Environment:
     env.filters["defang"] = defang
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["bytes"] = human_bytes
+    env.filters["ticks"] = ticks
     env.filters["ts"] = ts
     return env
 
