@@ -231,3 +231,14 @@ def test_every_rule_exports_to_every_dialect(dialect):
     out = export_rules(rs, dialect)
     assert len(out) == len(rs.rules)
     assert all(e.sql.strip().upper().startswith(("SELECT", "WITH")) for e in out)
+
+
+@pytest.mark.skipif(not SIGMA_DIR.exists(), reason="SigmaHQ rules not checked out")
+def test_shipped_tuning_demotes_broken_and_routine_published_rules():
+    rs = load_rules()
+    assert rs.get("aws_iam_backdoor_users_keys").level == "low"
+    assert rs.get("aws_cloudtrail_ssm_malicious_usage").severity == "medium"
+    assert rs.get("aws_sts_assumerole_misuse").group_by == "role"
+    # the rule files themselves are untouched: loaded alone they keep their published levels
+    raw, _ = load_file(SIGMA_DIR / "aws_iam_backdoor_users_keys.yml", origin="sigmahq")
+    assert raw[0].level == "medium"
