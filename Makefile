@@ -53,3 +53,45 @@ lock:
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache test-artifacts
+
+# ---------------------------------------------------------------------------------------------
+# Reliability: the long coverage-guided fuzz run and the dependency audit. Each has its own
+# venv from its own hash-pinned lock, so neither tool enters the main or dev lock.
+FUZZ_VENV   := .venv-fuzz
+FUZZ_STAMP  := $(FUZZ_VENV)/.installed
+FUZZ_TIME   ?= 60
+AUDIT_VENV  := .venv-audit
+AUDIT_STAMP := $(AUDIT_VENV)/.installed
+
+.PHONY: fuzz audit
+
+$(FUZZ_STAMP): requirements/fuzz.lock $(LOCK) requirements/build.lock pyproject.toml
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	@$(PIPENV) $(FUZZ_VENV)/bin/pip install --quiet --require-hashes --no-deps \
+	  -r requirements/build.lock -r $(LOCK) -r requirements/fuzz.lock || { \
+	  echo "make fuzz: could not install atheris from requirements/fuzz.lock (it builds" \
+	       "against libFuzzer: needs clang >= 6 when no wheel fits this Python/platform)" >&2; \
+	  exit 2; }
+	$(PIPENV) $(FUZZ_VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(FUZZ_STAMP)
+
+# Coverage-guided fuzzing of decode + normalize for FUZZ_TIME seconds (default 60); crashes
+# land in fuzz/crashes/, the growing corpus in fuzz/corpus/ (seeded from fuzz/seeds/).
+fuzz: $(FUZZ_STAMP)
+	mkdir -p fuzz/corpus fuzz/crashes
+	$(FUZZ_VENV)/bin/python fuzz/atheris_decode.py -max_total_time=$(FUZZ_TIME) \
+	  -artifact_prefix=fuzz/crashes/ -print_final_stats=1 fuzz/corpus fuzz/seeds
+
+$(AUDIT_STAMP): requirements/audit.lock
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(PIPENV) $(AUDIT_VENV)/bin/pip install --quiet --require-hashes -r requirements/audit.lock
+	touch $(AUDIT_STAMP)
+
+# Known vulnerabilities in every pinned dependency (pip-audit, against the lock, hashes
+# required, no install) and a CycloneDX SBOM of the same lock in sbom.cdx.json.
+audit: $(AUDIT_STAMP)
+	$(PIPENV) $(AUDIT_VENV)/bin/pip-audit --strict --require-hashes --disable-pip \
+	  -r $(LOCK) -r requirements/build.lock
+	$(AUDIT_VENV)/bin/cyclonedx-py requirements --output-reproducible --of JSON \
+	  -o sbom.cdx.json $(LOCK)
+	@echo "SBOM: sbom.cdx.json"
