@@ -119,6 +119,7 @@ def test_same_event_id_with_other_content_is_reported(tmp_path: Path) -> None:
     stats = ingest([str(tmp_path / "src")], st)
     assert (stats.events_stored, stats.duplicates, stats.conflicts) == (1, 2, 1)
     [(_, position, reason)] = [q for q in stats.quarantine if q[1]]
+    assert position.startswith("record")
     assert "twin" in reason and "different content" in reason
     # Across runs too: a later delivery that rewrites the stored event is reported.
     write(tmp_path / "src" / "c.json.gz", [{**first, "userAgent": "rewritten"}])
