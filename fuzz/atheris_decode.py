@@ -23,6 +23,7 @@ with atheris.instrument_imports():
     from trailhound.store.engine import new_connection
 
 CONN = new_connection(memory_limit="256MB", threads=1)
+RUNS = [0]
 REJECTS = ("record larger than", "record is not a JSON object", "record has no eventID",
            "record has no eventTime", "eventTime is not an ISO-8601 timestamp")
 
@@ -47,6 +48,11 @@ def one_input(data: bytes) -> None:
         texts = [orjson.dumps(r).decode() for r in records]
     except orjson.JSONEncodeError:
         return  # orjson parsed it but will not re-encode (nesting > 255): ingest keeps bytes
+    global CONN
+    RUNS[0] += 1
+    if RUNS[0] % 2000 == 0:  # a fresh connection now and then keeps the RSS flat
+        CONN.close()
+        CONN = new_connection(memory_limit="256MB", threads=1)
     rows = records_relation(CONN, texts).project("i, reject, event_id").fetchall()
     assert sorted(r[0] for r in rows) == list(range(len(records))), "a record vanished"
     for _, reject, event_id in rows:
