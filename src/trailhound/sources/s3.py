@@ -28,7 +28,6 @@ spellings resume each other) and `version` the object's ETag.
 
 from __future__ import annotations
 
-import queue
 import random
 import re
 import threading
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from trailhound.background import ahead
 from trailhound.errors import SourceError, UsageError
 from trailhound.sources import layout
 from trailhound.sources.base import SourceObject
@@ -163,39 +163,7 @@ def _ahead(keys: Iterator[_Key], maxsize: int = LISTING_AHEAD) -> Iterator[_Key]
     each is a round trip, and done inline they would stall the download window every time.
     Order is kept; errors (a bucket that cannot be listed) are raised in the consumer.
     """
-    q: queue.Queue[_Key | BaseException | None] = queue.Queue(maxsize=maxsize)
-    stop = threading.Event()
-
-    def put(item: _Key | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for k in keys:
-                if not put(k):
-                    return
-            put(None)
-        except BaseException as e:  # surfaced in the consumer
-            put(e)
-
-    t = threading.Thread(target=run, name="trailhound-s3-list", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
+    return ahead(keys, maxsize=maxsize, name="trailhound-s3-list")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,12 +13,9 @@ same events as one clean run (see `manifest.py` for the commit protocol).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import queue
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +26,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from trailhound.background import ahead
 from trailhound.normalize import MAX_RECORD_BYTES
 from trailhound.sources import SourceObject, discover
 from trailhound.sources.base import is_s3
@@ -153,40 +151,8 @@ def _produce(
     objects: Iterable[SourceObject], store: Store, stats: IngestStats, batch_bytes: int,
     max_object_bytes: int,
 ) -> Iterator[_Batch]:
-    q: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for b in _batches(objects, store, stats, batch_bytes, max_object_bytes):
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(None)
-        except BaseException as e:  # surfaced in the consumer thread
-            q.put(e)
-
-    t = threading.Thread(target=run, name="trailhound-reader", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # Drain so the producer can see `stop` and exit.
-        while t.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.05)
+    return ahead(_batches(objects, store, stats, batch_bytes, max_object_bytes), maxsize=1,
+                 name="trailhound-reader")
 
 
 def _batches(
