@@ -4,7 +4,7 @@ manifest totals, same quarantine, and no part file that no committed batch owns.
 
 No hook is added to src: the kill points are found by watching what ingest leaves on disk
 (the staging folder of a batch, a Parquet part moved into place but not yet committed in the
-manifest, the manifest's batch count growing), polled every few milliseconds. Batch sizes
+manifest, the manifest's batch count growing), polled every 2 ms. Batch sizes
 differ between runs (1 and 2 MB), so the same objects land in different batches after a
 resume. The corpus holds duplicates and a few bad objects, so quarantine and de-duplication
 are crossed by the kills too.
@@ -36,7 +36,9 @@ def corpus(root: Path) -> None:
     for i in range(9000):
         recs.append(ct.record(
             "GetObject", source="s3.amazonaws.com",
-            time=f"2026-03-{19 + i // 4500}T{(i // 600) % 24:02d}:{(i // 10) % 60:02d}:"
+            # Five days round-robin: every batch writes five partitions, so the window between
+            # a part moved into place and its batch's commit is wide enough to hit.
+            time=f"2026-03-{15 + i % 5}T{(i // 600) % 24:02d}:{(i // 10) % 60:02d}:"
                  f"{i % 60:02d}Z", eventID=f"evt-{i:06d}",
             request={"bucketName": "b", "key": f"k/{i}" * 20}))
     recs += recs[100:160] + recs[5000:5030]  # duplicate deliveries, some batches later
@@ -135,7 +137,7 @@ def test_kill_at_ten_points_then_resume_equals_clean_run(tmp_path: Path) -> None
         else:
             while proc.poll() is None and time.monotonic() < deadline and not cond(
                     crashed, before):
-                time.sleep(0.005)
+                time.sleep(0.002)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         code = proc.wait(timeout=60)
