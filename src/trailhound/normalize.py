@@ -231,7 +231,11 @@ SELECT
          THEN json_extract_string(s.requestParameters, '$.key') END AS object_key,
     src AS source_object,
     rec AS raw,
-    coalesce(nullif(s.recipientAccountId, ''), nullif({u}.accountId, ''), 'unknown') AS account,
+    -- The partition key names a folder: only a real account id (12 digits) may, never a
+    -- log-supplied string (too long for a file name, or '../' out of the store).
+    CASE WHEN regexp_full_match(s.recipientAccountId, '[0-9]{{12}}') THEN s.recipientAccountId
+         WHEN regexp_full_match({u}.accountId, '[0-9]{{12}}') THEN {u}.accountId
+         ELSE 'unknown' END AS account,
     CAST(ts AS DATE) AS date
 FROM q
 """

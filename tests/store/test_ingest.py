@@ -210,3 +210,21 @@ def test_unreadable_object_is_tried_again_next_run(tmp_path):
     assert second.events_stored == 5 and second.objects_unchanged == 0
     third = ingest([], st, objects=[obj])
     assert third.objects_unchanged == 1
+
+
+def test_hostile_account_ids_cannot_name_folders(tmp_path):
+    """recipientAccountId is log text: it must never become a path (too long, or ../)."""
+    recs = make_records(3)
+    recs[0]["recipientAccountId"] = "A" * 5000
+    recs[1]["recipientAccountId"] = "../../../../tmp/escaped"
+    recs[1]["userIdentity"]["accountId"] = "../x"
+    ct.write_aws_layout(tmp_path / "src", recs)
+    st = Store(tmp_path / "store", create=True)
+    stats = ingest([str(tmp_path / "src")], st)
+    assert stats.events_stored == 3
+    parts = {p.parent.parent.name for p in st.part_files()}
+    assert parts == {"account=unknown", "account=111122223333"}
+    assert all(st.events_dir in p.parents for p in st.part_files())
+    conn = st.connect()
+    assert conn.execute("SELECT recipient_account_id FROM events WHERE event_id = ?",
+                        [recs[1]["eventID"]]).fetchone() == ("../../../../tmp/escaped",)
