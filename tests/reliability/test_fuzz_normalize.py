@@ -223,10 +223,6 @@ def test_ingest_counts_add_up_on_hostile_objects(tmp_path_factory: pytest.TempPa
     assert again.records_read == 0 and again.events_stored == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (src/trailhound/sources/decode.py decode_strict): one record with bytes no JSON parser "
-    "accepts quarantines the whole object, and the good events beside it are never stored. "
-    "An attacker who controls one field (a user agent) can hide the other events of a file."))
 @pytest.mark.parametrize("bad", [b'"x\\ud800y"', b'"x\xffy"', b'"x\x01y"'],
                          ids=["lone-surrogate-escape", "invalid-utf8", "raw-control-char"])
 def test_one_unparseable_record_does_not_hide_its_neighbours(tmp_path: Path, bad: bytes) -> None:

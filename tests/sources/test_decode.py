@@ -87,10 +87,22 @@ def test_json_but_not_cloudtrail():
         decode(json.dumps({"foo": 1, "bar": [1]}).encode(), name="x")
 
 
-def test_invalid_utf8_is_refused_by_strict_path():
-    data = b'{"Records":[{"eventID":"\xff\xfe","eventTime":"2026-03-19T10:00:00Z"}]}'
-    with pytest.raises(BadObject):
-        decode_strict(data, name="x")
+def test_invalid_utf8_refuses_the_record_not_its_neighbours():
+    data = (b'{"Records":[{"eventID":"1"},{"eventID":"\xff\xfe","eventTime":"x"},'
+            b'{"eventID":"3","userAgent":"a\x01b"}]}')
+    d = decode_strict(data, name="x")
+    assert [r["eventID"] for r in orjson.loads(d.array)] == ["1", "3"]
+    assert orjson.loads(d.array)[1]["userAgent"] == "a\x01b"  # a raw control char is kept
+    (bad,) = d.bad_records
+    assert bad.position == "record 1" and "invalid UTF-8" in bad.reason
+    assert b"\\udcff" in bad.text  # the bytes stay visible in the quarantine
+
+
+def test_lone_surrogate_escape_refuses_only_that_record():
+    data = b'[{"eventID":"1"},{"eventID":"2","userAgent":"x\\ud800y"}]'
+    d = decode_strict(data, name="x")
+    assert [r["eventID"] for r in orjson.loads(d.array)] == ["1"]
+    assert [b.position for b in d.bad_records] == ["record 1"]
 
 
 def test_ndjson_bad_line_quarantined_with_offset():

@@ -120,14 +120,19 @@ def decode_strict(data: bytes, *, name: str, max_bytes: int = DEFAULT_MAX_OBJECT
     except orjson.JSONDecodeError as e:
         if _looks_ndjson(text):
             return _decode_ndjson_lines(text, raw_len=len(raw))
-        raise BadObject(f"not valid JSON ({_short(e)})") from None
+        doc = _loads_tolerant(text)
+        if doc is None:
+            raise BadObject(f"not valid JSON ({_short(e)})") from None
     records = _records_of(doc)
     if records is None:
         raise BadObject(_not_cloudtrail_reason(doc))
     good: list[bytes] = []
     bad: list[BadRecord] = []
     for n, rec in enumerate(records):
-        dumped = orjson.dumps(rec)
+        dumped = _dumps(rec)
+        if dumped is None:
+            bad.append(BadRecord(f"record {n}", _UNENCODABLE, _escaped(rec)))
+            continue
         if not isinstance(rec, dict):
             bad.append(BadRecord(f"record {n}", "record is not a JSON object", dumped))
             continue
@@ -149,18 +154,53 @@ def _decode_ndjson_lines(text: bytes, *, raw_len: int) -> Decoded:
         try:
             rec = orjson.loads(stripped)
         except orjson.JSONDecodeError as e:
-            bad.append(BadRecord(f"line {lineno} (byte {start})",
-                                 f"not valid JSON ({_short(e)})", stripped))
-            continue
+            rec = _loads_tolerant(stripped)
+            if rec is None:
+                bad.append(BadRecord(f"line {lineno} (byte {start})",
+                                     f"not valid JSON ({_short(e)})", stripped))
+                continue
         inner = _records_of(rec) if isinstance(rec, dict) and "Records" in rec else None
         for r in inner if inner is not None else [rec]:
-            if isinstance(r, dict):
-                good.append(orjson.dumps(r))
+            dumped = _dumps(r)
+            if dumped is None:
+                bad.append(BadRecord(f"line {lineno} (byte {start})", _UNENCODABLE, stripped))
+            elif isinstance(r, dict):
+                good.append(dumped)
             else:
                 bad.append(BadRecord(f"line {lineno} (byte {start})",
                                      "record is not a JSON object", stripped))
     return Decoded(array=b"[" + b",".join(good) + b"]", format="ndjson", bad_records=bad,
                    raw_bytes=raw_len)
+
+
+_UNENCODABLE = ("record holds text no JSON parser accepts (invalid UTF-8 or a lone "
+                "surrogate); kept here, its neighbours loaded")
+
+
+def _loads_tolerant(text: bytes) -> object | None:
+    """Parse what orjson refuses only because of one bad string (invalid UTF-8, a lone
+    surrogate escape, a raw control character), so that one hostile field cannot hide the
+    other records of its object. Invalid bytes become lone surrogates, which `_dumps` then
+    refuses for that record alone."""
+    import json
+
+    try:
+        return json.loads(text.decode("utf-8", errors="surrogateescape"), strict=False)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _dumps(rec: object) -> bytes | None:
+    try:
+        return orjson.dumps(rec)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+
+
+def _escaped(rec: object) -> bytes:
+    import json
+
+    return json.dumps(rec, ensure_ascii=True).encode()
 
 
 def _records_of(doc: object) -> list | None:
