@@ -128,10 +128,6 @@ def test_s3_ingest_talks_only_to_the_given_endpoint(moto_url: str, tmp_path: Pat
     assert code == 0, err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING (sources/s3.make_client): with an --endpoint-url but no credentials configured, "
-    "boto3's default chain asks the EC2 instance metadata service (169.254.169.254) for "
-    "credentials before failing: a connection to a host the user did not give."))
 def test_s3_without_credentials_does_not_probe_instance_metadata(
         moto_url: str, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch,
         network_guard: NetworkGuard) -> None:

@@ -122,13 +122,11 @@ def parse_url(src: str) -> tuple[str, str]:
 def make_client(opts: S3Options) -> Any:
     """A boto3 S3 client configured as the AWS CLI would be, plus adaptive retries and a
     connection pool large enough for the download window."""
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     try:
-        session = opts.session or boto3.session.Session(profile_name=opts.profile,
-                                                        region_name=opts.region)
+        session = opts.session or _session(opts)
         # S3 answers any region's bucket from us-east-1 with a redirect that botocore
         # follows, so a missing default region must not stop a listing.
         region = opts.region or session.region_name or "us-east-1"
@@ -141,6 +139,25 @@ def make_client(opts: S3Options) -> Any:
         raise UsageError(f"--profile {opts.profile}: no such AWS profile") from None
     except (BotoCoreError, ValueError) as e:
         raise UsageError(f"cannot set up the S3 client ({_one_line(e)})") from None
+
+
+def _session(opts: S3Options) -> Any:
+    """boto3's usual session, except that with an explicit --endpoint-url the EC2 instance
+    metadata service is not asked for credentials: the user named the one host to talk to,
+    and 169.254.169.254 is not it. Environment, profile and container credentials still
+    apply; on EC2 with a custom endpoint, export credentials or use a profile."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if opts.profile:
+        core.set_config_variable("profile", opts.profile)
+    if opts.endpoint_url:
+        resolver = core.get_component("credential_provider")
+        for name in ("iam-role",):
+            if resolver.get_provider(name) is not None:
+                resolver.remove(name)
+    return boto3.session.Session(botocore_session=core, region_name=opts.region)
 
 
 def walk(src: str, opts: S3Options | None = None, *, skipped: SkippedFn | None = None,
