@@ -75,13 +75,6 @@ def events(store: Path) -> list[tuple]:
 
 
 FREE_KB = [256, 4000]
-BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG (src/trailhound/store/batch.py _insert, also ingest._save_object_copy and "
-    "_save_rejected_records): ENOSPC while staging a batch in store/tmp is a raw OSError, so the "
-    "CLI prints a traceback and exits 1 instead of one line and exit 2 (only the Parquet writer "
-    "thread maps OSError to StoreError; with 4 MB free the disk fills there or in staging)."))
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple]]:
     """The logs (1,000 events in a/, 5,000 in b/) and a clean run's events."""
@@ -125,7 +118,7 @@ def test_full_disk_leaves_a_readable_store_and_resumes(filled, small_disk: Path)
     assert events(store) == expected
 
 
-@pytest.mark.parametrize("filled", [pytest.param(256, marks=BUG)], indirect=True)
+@pytest.mark.parametrize("filled", [256], indirect=True)
 def test_full_disk_is_one_line_and_exit_2(filled) -> None:
     *_, failed = filled
     assert failed.returncode == 2, (failed.returncode, failed.stderr[-1500:])

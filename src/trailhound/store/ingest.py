@@ -27,6 +27,7 @@ import orjson
 import pyarrow as pa
 
 from trailhound.background import ahead
+from trailhound.errors import StoreError
 from trailhound.normalize import MAX_RECORD_BYTES
 from trailhound.sources import SourceObject, discover
 from trailhound.sources.base import is_s3
@@ -130,6 +131,16 @@ def ingest(
                 if progress:
                     progress(stats)
             writer.wait()
+        except OSError as e:
+            # Staging a batch (its NDJSON, quarantine copies) hit the disk: the batch was not
+            # committed, everything committed before it is intact.
+            raise StoreError(f"cannot write the store ({e.strerror or e}); what was committed "
+                             "is intact, free space and run ingest again to finish",
+                             location=str(store.root)) from e
+        except duckdb.IOException as e:
+            raise StoreError(f"cannot write the store ({str(e).splitlines()[0]}); what was "
+                             "committed is intact, run ingest again to finish",
+                             location=str(store.root)) from e
         finally:
             batches.close()
             conn.close()
