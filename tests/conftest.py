@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from reliability.helpers import NetworkGuard
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRAILHOUND_SHARED", REPO.parent / "shared"))
 
@@ -29,3 +31,18 @@ def cli(capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def network_guard():
+    """Every test fails if it opens a network connection (or DNS lookup) beyond loopback:
+    trailhound talks to no host but the S3 endpoint a user names, and tests name loopback."""
+    guard = NetworkGuard()
+    guard.install()
+    try:
+        yield guard
+    finally:
+        guard.uninstall()
+    if guard.attempts:
+        pytest.fail("non-loopback network access: " + "; ".join(guard.attempts[:5]),
+                    pytrace=False)
