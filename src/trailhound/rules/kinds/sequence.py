@@ -73,19 +73,23 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
         pool = {"same": "[p.root]", "created": "p.created",
                 "lineage": "list_concat([p.root], p.created)"}[by]
         prev = ", ".join([f"p.e{j}" for j in range(1, i)] + [f"p.t{j}" for j in range(1, i)])
-        new_created = ("list_distinct(list_concat(p.created, [arg_min(s.c, s.event_time)]))"
+        # Ties in time are broken by event id: the same logs in any file order give the
+        # same alert.
+        new_created = ("list_distinct(list_concat(p.created, "
+                       "[arg_min(s.c, (s.event_time, s.event_id))]))"
                        if follow else "p.created")
         ctes.append(
             f"u{i} AS (SELECT *, unnest({pool.replace('p.', '')}) AS jk FROM c{i - 1}), "
             f"c{i} AS (SELECT {prev}, p.root, {new_created} AS created, "
-            f"arg_min(s.event_id, s.event_time) AS e{i}, min(s.event_time) AS t{i} "
+            f"arg_min(s.event_id, (s.event_time, s.event_id)) AS e{i}, "
+            f"min(s.event_time) AS t{i} "
             f"FROM u{i} p JOIN st{i} s ON s.k = p.jk AND s.event_time > p.t{i - 1} "
             f"AND s.event_time <= p.t1 + INTERVAL {within} SECOND "
             f"GROUP BY {prev}, p.root, p.created)")
     ids = ", ".join(f"e{j}" for j in range(1, n + 1))
     ctes.append(
         f"best AS (SELECT * FROM c{n} WHERE {tr.detect_where(f't{n}')} "
-        f"QUALIFY row_number() OVER (PARTITION BY e{n} ORDER BY t1 DESC) = 1)")
+        f"QUALIFY row_number() OVER (PARTITION BY e{n} ORDER BY t1 DESC, e1) = 1)")
     ctes.append(f"ev AS (SELECT DISTINCT root, t1, unnest([{ids}]) AS event_id FROM best)")
     return ("WITH " + ",\n".join(ctes) + "\n"
             f"SELECT {', '.join('e.' + c for c in HIT_SELECT.split(', '))}, "
