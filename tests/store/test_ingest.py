@@ -228,3 +228,18 @@ def test_hostile_account_ids_cannot_name_folders(tmp_path):
     conn = st.connect()
     assert conn.execute("SELECT recipient_account_id FROM events WHERE event_id = ?",
                         [recs[1]["eventID"]]).fetchone() == ("../../../../tmp/escaped",)
+
+
+def test_queries_after_ingest_can_spill_to_disk(tmp_path):
+    """ingest empties <store>/tmp when it ends, and DuckDB creates only the last level of its
+    spill folder: a connection opened afterwards must find the folder there (a 1 M-event hunt
+    failed in its report step before this)."""
+    from pathlib import Path
+
+    ct.write_aws_layout(tmp_path / "src", make_records(50))
+    st = Store(tmp_path / "store", create=True)
+    ingest([str(tmp_path / "src")], st)
+    assert not st.tmp_dir.exists()
+    conn = st.connect()
+    (spill,) = conn.execute("SELECT current_setting('temp_directory')").fetchone()
+    assert Path(spill).is_dir() and st.root in Path(spill).parents

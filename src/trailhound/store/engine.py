@@ -114,6 +114,9 @@ def new_connection(*, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | N
     if threads:
         conn.execute(f"SET threads={int(threads)}")
     if temp_dir is not None:
+        # DuckDB creates only the last level of its spill folder, and ingest empties the
+        # store's tmp/ when it ends: a big query after an ingest must still be able to spill.
+        temp_dir.mkdir(parents=True, exist_ok=True)
         conn.execute(f"SET temp_directory={sql_literal(str(temp_dir))}")
     return conn
 
