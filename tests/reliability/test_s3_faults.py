@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import pytest
 
 import cloudtrail as ct
+from aws_test_env import isolate_aws_env, running_moto
 from trailhound.sources.s3 import S3Options
 from trailhound.store.engine import Store
 from trailhound.store.ingest import ingest
@@ -105,23 +106,9 @@ class FaultyProxy:
 
 @pytest.fixture
 def moto_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-                "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    isolate_aws_env(monkeypatch, tmp_path, region="us-east-1", credentials=True)
+    with running_moto() as url:
+        yield url
 
 
 def rows(store: Store) -> list[tuple]:

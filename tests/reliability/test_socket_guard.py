@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import cloudtrail as ct
+from aws_test_env import isolate_aws_env, running_moto
 from reliability.helpers import NetworkGuard
 
 
@@ -89,21 +90,9 @@ def test_no_duckdb_extension_is_loaded(hunted: Path) -> None:
 
 @pytest.fixture
 def moto_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-                "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    isolate_aws_env(monkeypatch, tmp_path, region="us-east-1", credentials=False)
+    with running_moto() as url:
+        yield url
 
 
 def _bucket(url: str) -> None:

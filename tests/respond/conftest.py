@@ -4,7 +4,6 @@ loopback, reset for every test and acting as the incident's account (see `moto_i
 from __future__ import annotations
 
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+
+from aws_test_env import isolate_aws_env, reset_moto, running_moto
 
 # The size and seed the correlation tests hold the hunt to (tests/correlate/test_scenarios.py),
 # so the incident this suite contains is one the hunt is known to find.
@@ -68,30 +69,17 @@ def store(corpus: Corpus, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with running_moto() as url:
+        yield url
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str,
             corpus: Corpus) -> str:
     """Dummy credentials, no user AWS config, moto reset and acting as the incident's account."""
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN",
-                "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    isolate_aws_env(monkeypatch, tmp_path, region="eu-west-1")
     monkeypatch.setenv("MOTO_ACCOUNT_ID", corpus.incident["accounts"][0])
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset",
-                                                  method="POST")).read()
+    reset_moto(moto_url)
     return moto_url
 
 
