@@ -14,8 +14,6 @@ than wall time on a shared machine), and the in-process `audit()` call alone.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import resource
 import subprocess
@@ -24,6 +22,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine_info import describe
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -106,18 +106,6 @@ def generate(root: Path, files: int, seed: int) -> None:
                                     "    - uses: some/helper@v1\n")
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{cpu}; {os.cpu_count()} CPUs visible; Python {platform.python_version()}; "
-            f"load average {load} at start")
 
 
 def main() -> int:
@@ -129,7 +117,7 @@ def main() -> int:
     args = ap.parse_args()
     from trailhound.cicd import audit
 
-    mach = machine()
+    mach = describe()
     with tempfile.TemporaryDirectory(prefix="audit-ci-bench-") as tmp:
         root = Path(tmp)
         generate(root, args.files, args.seed)

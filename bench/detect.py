@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine_info import describe
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_STORE = Path("/tmp/trailhound-bench/store-1m")
@@ -71,23 +71,6 @@ def child(store: Path, threads: int, memory_limit: str) -> None:
     }))
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines()
-                      if x.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        mem_kb = 0
-    import duckdb
-
-    load = os.getloadavg()
-    return (f"{cpu}; {os.cpu_count()} CPUs visible; {mem_kb / 1024 / 1024:.1f} GB RAM; "
-            f"Python {platform.python_version()}; DuckDB {duckdb.__version__}; "
-            f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at start")
 
 
 def main() -> int:
@@ -107,7 +90,7 @@ def main() -> int:
         return 0
     if not (args.store / "manifest.sqlite").exists():
         build_store(args.store, days=args.days, per_day=args.events_per_day, seed=args.seed)
-    where = machine()
+    where = describe()
     runs = []
     for _ in range(args.repeat):
         out = subprocess.run(

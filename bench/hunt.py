@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import ROOT, ensure_data, floor, log_files, machine, warm
+from ingest import ROOT, ensure_data, floor, log_files, warm
+from machine_info import describe
 
 
 def _against_truth(doc: dict, truth: dict, evidence: Path) -> str:
@@ -83,7 +84,7 @@ def main() -> int:
     if args.record:
         with open(ROOT / "bench" / "RESULTS.md", "a") as fh:
             fh.write(f"\n## hunt, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-                     f"Machine: {machine()}. Command: `python bench/hunt.py --events "
+                     f"Machine: {describe()}. Command: `python bench/hunt.py --events "
                      f"{args.events}`.\n\n```\n" + "\n".join(lines) + "\n```\n")
     return 0
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -26,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+
+from machine_info import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,17 +84,6 @@ def ensure_data(path: Path, events: int) -> None:
     print(f"  generated in {time.perf_counter() - t:.0f} s", flush=True)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
 
 
 def main() -> int:
@@ -127,7 +116,7 @@ def main() -> int:
     if args.record:
         with open(ROOT / "bench" / "RESULTS.md", "a") as fh:
             fh.write(f"\n## ingest, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-                     f"Machine: {machine()}. Command: `python bench/ingest.py --events "
+                     f"Machine: {describe()}. Command: `python bench/ingest.py --events "
                      f"{args.events}`.\n\n```\n" + "\n".join(lines) + "\n```\n")
     return 0
 

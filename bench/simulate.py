@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -22,26 +21,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from machine_info import describe
 from trailhound.simulate import generate
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, load average before the run {load}")
 
 
 def run(days: int, epd: int, workers: int | None, base: Path | None, scenario: str,
@@ -91,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     ap.add_argument("--note", default="", help="one line appended to the recorded section")
     a = ap.parse_args(argv)
-    host = machine()
+    host = describe()
     rows = []
     for w in a.workers or [None]:
         r = run(a.days, a.events_per_day, w, a.out, a.scenario, a.seed)
