@@ -209,3 +209,25 @@ def test_validation_only_is_a_medium_leak_not_a_high_incident(tmp_path):
                  ).incidents
     assert inc.severity == "medium"
     assert "validated" in inc.title
+
+
+def test_routine_security_scanner_on_a_new_host_is_not_an_incident(tmp_path):
+    """A security team runs Prowler with its own key every day; one day from a new host.
+    The tool is the key's routine, so it is not evidence of theft."""
+    scanner = ct.iam_user_identity("sec-audit", "AKIASCANNER000000001")
+    ua = "prowler/4.2.0 boto3/1.34 Python/3.11"
+    recs = routine()
+    days = []
+    for d in range(5):
+        ip = "192.0.2.80" if d < 4 else "198.51.100.80"
+        burst = [ct.record(name, source=src, identity=scanner, ip=ip, ua=ua, read_only=True,
+                           time=ts(T0 + timedelta(days=d, hours=2, seconds=i)))
+                 for i, (src, name) in enumerate([("sts.amazonaws.com", "GetCallerIdentity"),
+                                                  ("iam.amazonaws.com", "ListUsers"),
+                                                  ("s3.amazonaws.com", "ListBuckets")] * 3)]
+        days.append(burst)
+        recs += burst
+    last = days[-1]
+    alerts = [alert("offensive_tool_ua", d, "medium", "discovery") for d in days]
+    alerts.append(alert("new_network", last, "medium", "credential-validation"))
+    assert run(tmp_path, recs, alerts).incidents == []

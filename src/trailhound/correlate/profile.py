@@ -218,13 +218,16 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     routine = {r for n in warm for r, (_, _, t, days) in nets[n].alert_rules.items()
                if days >= 2 or t < first + WARMUP}
 
+    # A security team's own scanner (Prowler, ScoutSuite) on its key every day is not an
+    # attacker's tool on that key: only a tool the key did not use from the start counts.
+    warm_ua = set().union(*(nets[n].ua_families for n in warm)) if warm else set()
     suspicious: dict[str, str] = dict(forced_suspicious or {})
     for net, use in nets.items():
         if net in suspicious or net in warm or use.first_alert is None or is_aws_origin(net):
             continue
         if use.org_known >= ORG_KNOWN_MIN_EVENTS:
             continue  # the organisation's own infrastructure, not new to it
-        if use.validator:
+        if use.validator and not (use.ua_families & VALIDATOR_FAMILIES) <= warm_ua:
             suspicious[net] = "credential validator / offensive tool user agent"
             continue
         unusual = {r for r, (rank, *_) in use.alert_rules.items()
@@ -246,7 +249,8 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
                     and not is_aws_origin(n)}
         base_ua = set().union(*(u.ua_families for u in baseline.values())) if baseline else set()
         base_api = set().union(*(u.apis for u in baseline.values())) if baseline else set()
-        owner_like = {n for n in suspicious if baseline and not nets[n].validator
+        owner_like = {n for n in suspicious if baseline
+                      and not (nets[n].ua_families & VALIDATOR_FAMILIES) - base_ua
                       and n not in (forced_suspicious or {})
                       and nets[n].ua_families <= base_ua and nets[n].apis <= base_api}
         if not owner_like:
