@@ -322,6 +322,8 @@ def detect(
 
 
 class FailOn(StrEnum):
+    """The severities `--fail-on` accepts (hunt, audit-ci): one list for every command."""
+
     low = "low"
     medium = "medium"
     high = "high"
@@ -651,13 +653,6 @@ class AuditCiFormat(StrEnum):
     sarif = "sarif"
 
 
-class AuditCiFailOn(StrEnum):
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
-
-
 @app.command("audit-ci")
 def audit_ci(
     paths: Annotated[list[Path], typer.Argument(
@@ -670,7 +665,7 @@ def audit_ci(
     profile_out: Annotated[Path | None, typer.Option(
         "--profile-out", help="Write credential profiles of pipelines holding AWS keys "
         "(JSON, for hunt --ci-profile).", metavar="FILE")] = None,
-    fail_on: Annotated[AuditCiFailOn | None, typer.Option(
+    fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help="Exit 1 when a finding at or above this severity exists.")] = None,
 ) -> None:
     """Find CI/CD supply-chain weaknesses: unpinned actions and images, tools piped from
