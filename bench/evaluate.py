@@ -24,18 +24,21 @@ from trailhound.simulate import generate
 SCENARIOS = ("full", "quiet", "cross-account", "benign", "none")
 
 
-def score(result: Any, truth: dict[str, Any], evidence_dir: Path) -> dict[str, Any]:
+def score(out: Path, truth: dict[str, Any]) -> dict[str, Any]:
+    """Score a hunt's output folder (incidents.json + evidence/, the contract) against
+    the simulator's truth."""
+    incidents = json.loads((out / "incidents.json").read_text())["incidents"]
     attack = truth.get("attack")
-    high = [i for i in result.incidents if i.severity in ("high", "critical")]
+    high = [i for i in incidents if i["severity"] in ("high", "critical")]
     row: dict[str, Any] = {
-        "incidents": len(result.incidents),
+        "incidents": len(incidents),
         "high_or_critical": len(high),
-        "severities": ",".join(i.severity for i in result.incidents),
+        "severities": ",".join(i["severity"] for i in incidents),
     }
     if not attack:
         row["ok"] = not high
         return row
-    inc = next((i for i in result.incidents if attack["root_access_key"] in i.access_keys), None)
+    inc = next((i for i in incidents if attack["root_access_key"] in i["access_keys"]), None)
     if inc is None:
         row["ok"] = False
         row["missed"] = True
@@ -45,23 +48,23 @@ def score(result: Any, truth: dict[str, Any], evidence_dir: Path) -> dict[str, A
         tp = len(found & want)
         return (tp / len(want) if want else 1.0, tp / len(found) if found else 1.0)
 
-    row["severity"] = inc.severity
-    row["keys_r"], row["keys_p"] = pr(set(inc.access_keys), set(attack["access_keys"]))
-    row["princ_r"], row["princ_p"] = pr(set(inc.principals), set(attack["principals"]))
-    row["ips_r"], row["ips_p"] = pr(set(inc.source_ips), set(attack["source_ips"]))
-    want_b = {(b["name"], b["objects_read"], b["get_object_events"], b["bytes_out"])
-              for b in attack["s3_buckets"]}
-    got_b = {(b.name, b.objects_read, b.get_object_events, b.bytes_out) for b in inc.buckets}
+    row["severity"] = inc["severity"]
+    row["keys_r"], row["keys_p"] = pr(set(inc["access_keys"]), set(attack["access_keys"]))
+    row["princ_r"], row["princ_p"] = pr(set(inc["principals"]), set(attack["principals"]))
+    row["ips_r"], row["ips_p"] = pr(set(inc["source_ips"]), set(attack["source_ips"]))
+    fields = ("name", "objects_read", "get_object_events", "bytes_out")
+    want_b = {tuple(b[f] for f in fields) for b in attack["s3_buckets"]}
+    got_b = {tuple(b[f] for f in fields) for b in inc["resources"]["s3_buckets"]}
     row["buckets_exact"] = want_b == got_b
     attacker_ids = set()
-    with open(evidence_dir / f"{inc.id}.ndjson") as fh:
+    with open(out / "evidence" / f"{inc['id']}.ndjson") as fh:
         for line in fh:
             ev = json.loads(line)
             if ev["attribution"] == "attacker":
                 attacker_ids.add(ev["event_id"])
     row["events_r"], row["events_p"] = pr(attacker_ids, set(attack["event_ids"]))
-    row["stages_missing"] = ",".join(sorted(set(attack["stages"]) - set(inc.stages)))
-    row["ok"] = (inc.severity in ("high", "critical") and row["keys_r"] == 1.0
+    row["stages_missing"] = ",".join(sorted(set(attack["stages"]) - set(inc["stages"])))
+    row["ok"] = (inc["severity"] in ("high", "critical") and row["keys_r"] == 1.0
                  and row["keys_p"] == 1.0 and row["princ_r"] == 1.0 and row["princ_p"] == 1.0
                  and row["ips_r"] == 1.0 and row["ips_p"] == 1.0 and row["buckets_exact"]
                  and len(high) == 1)
@@ -77,7 +80,7 @@ def run(scenario: str, seed: int, days: int, per_day: int, work: Path) -> dict[s
     out = work / f"out-{scenario}-{seed}"
     t = time.perf_counter()
     result = hunt([str(sim / "AWSLogs")], out, tenants=tenants)
-    row = score(result, truth_doc, out / "evidence")
+    row = score(out, truth_doc)
     row.update(scenario=scenario, seed=seed, events=result.events_analysed,
                seconds=round(time.perf_counter() - t, 1))
     return row

@@ -17,34 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluate import score
 from ingest import ROOT, ensure_data, floor, log_files, warm
-from machine_info import describe
-
-
-def _against_truth(doc: dict, truth: dict, evidence: Path) -> str:
-    """The same bar as bench/evaluate.py, on the incidents.json of this run."""
-    attack = truth.get("attack")
-    if not attack:
-        return "no attack planted"
-    inc = next((i for i in doc["incidents"]
-                if attack["root_access_key"] in i["access_keys"]), None)
-    if inc is None:
-        return "MISSED"
-    want = {(b["name"], b["objects_read"], b["bytes_out"]) for b in attack["s3_buckets"]}
-    got = {(b["name"], b["objects_read"], b["bytes_out"])
-           for b in inc["resources"]["s3_buckets"]}
-    ids = {json.loads(x)["event_id"] for x in
-           (evidence / f"{inc['id']}.ndjson").read_text().splitlines()
-           if json.loads(x)["attribution"] == "attacker"}
-    exact = (set(inc["access_keys"]) == set(attack["access_keys"])
-             and set(inc["source_ips"]) == set(attack["source_ips"]) and want == got
-             and ids == set(attack["event_ids"]))
-    return (f"{inc['severity']}, keys/IPs/buckets/bytes/events "
-            f"{'exact' if exact else 'NOT exact'}")
+from machine_info import record
 
 
 def main() -> int:
@@ -69,8 +47,10 @@ def main() -> int:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         doc = json.loads((out / "incidents.json").read_text())
         stages = proc.stdout.splitlines()[0] if proc.stdout else ""
-        truth = json.loads((data / "truth.json").read_text())
-        check = _against_truth(doc, truth, out / "evidence")
+        row = score(out, json.loads((data / "truth.json").read_text()))
+        exact = row["ok"] and row.get("events_r") == row.get("events_p") == 1.0
+        check = (f"{row.get('severity', 'MISSED')}, {'exact' if exact else 'NOT exact'} "
+                 "(keys, principals, IPs, buckets/objects/bytes, attacker events)")
     lines = [
         f"records: {f['events']:,}",
         f"floor (gunzip + orjson): {f['seconds']:6.1f} s  {f['events_per_s']:>10,.0f} events/s",
@@ -82,10 +62,7 @@ def main() -> int:
     ]
     print("\n".join(lines))
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a") as fh:
-            fh.write(f"\n## hunt, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-                     f"Machine: {describe()}. Command: `python bench/hunt.py --events "
-                     f"{args.events}`.\n\n```\n" + "\n".join(lines) + "\n```\n")
+        record("hunt", f"python bench/hunt.py --events {args.events}", lines)
     return 0
 
 

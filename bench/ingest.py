@@ -20,12 +20,11 @@ import sys
 import tempfile
 import time
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from machine_info import describe
+from machine_info import record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,10 +113,7 @@ def main() -> int:
     ]
     print("\n".join(lines))
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a") as fh:
-            fh.write(f"\n## ingest, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-                     f"Machine: {describe()}. Command: `python bench/ingest.py --events "
-                     f"{args.events}`.\n\n```\n" + "\n".join(lines) + "\n```\n")
+        record("ingest", f"python bench/ingest.py --events {args.events}", lines)
     return 0
 
 
