@@ -179,14 +179,18 @@ class _Run:
                 return str(m.get("Status"))
         return None
 
+    def _key_state(self, step: Step, key: str) -> tuple[str, str] | None:
+        """(owning user, current status) of a key, or None when it no longer exists."""
+        user = self._owner(step, key)
+        status = self._status(step, user, key) if user is not None else None
+        return (user, status) if user is not None and status is not None else None
+
     def deactivate(self, step: Step) -> tuple[str, str]:
         key = step.target
-        user = self._owner(step, key)
-        if user is None:
+        state = self._key_state(step, key)
+        if state is None:
             return "already-done", "the key does not exist (deleted): it cannot be used"
-        status = self._status(step, user, key)
-        if status is None:
-            return "already-done", "the key does not exist (deleted): it cannot be used"
+        user, status = state
         if status == "Inactive":
             return "already-done", f"already Inactive on user {user}"
         self.call(step, ApiCall("iam", "UpdateAccessKey",
@@ -227,12 +231,10 @@ class _Run:
 
     def delete(self, step: Step) -> tuple[str, str]:
         key = step.target
-        user = self._owner(step, key)
-        if user is None:
+        state = self._key_state(step, key)
+        if state is None:
             return "already-done", "the key no longer exists"
-        status = self._status(step, user, key)
-        if status is None:
-            return "already-done", "the key no longer exists"
+        user, status = state
         if status != "Inactive":
             raise StepFailed(f"{key} is {status} again although it was deactivated: "
                              "someone re-enabled it; investigate before deleting")
