@@ -13,25 +13,27 @@ from trailhound.rules.model import Rule
 from trailhound.rules.timerange import ALL_TIME, TimeRange
 
 
-def hits_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
+def hits_sql(rule: Rule, tr: TimeRange = ALL_TIME, state: dict[str, str] | None = None) -> str:
+    """`state`: tables of the rule's summaries kept across polls by the watch (see the
+    kinds' `SUMMARIES`); without it every rule reads its history from `events`."""
     filters = " OR ".join(f"({f})" for f in rule.filters)
     if rule.kind == "sigma":
         where = rule.spec["_where"]
         if filters:
             where = f"({where}) AND NOT coalesce(({filters}), false)"
         return hits_sql_for_where(where, tr)
-    sql = KIND_MODULES[rule.kind].hits_sql(rule, tr)
+    sql = KIND_MODULES[rule.kind].hits_sql(rule, tr, state)
     if filters:
         sql = (f"SELECT * FROM ({sql}) h WHERE h.event_id NOT IN "
                f"(SELECT event_id FROM events WHERE {filters})")
     return sql
 
 
-def _grouped(rule: Rule, tr: TimeRange) -> str:
+def _grouped(rule: Rule, tr: TimeRange, state: dict[str, str] | None = None) -> str:
     """CTEs `hits` (the evidence) and `g` (each hit with its alert's entity and bucket)."""
     w = int(rule.window_seconds)
     return f"""WITH hits AS (
-{hits_sql(rule, tr)}
+{hits_sql(rule, tr, state)}
 ), g AS (
     SELECT *, coalesce(grp_entity, {entity_sql(rule.group_by)}) AS entity,
            coalesce(grp, time_bucket(INTERVAL {w} SECOND, event_time)) AS bucket
@@ -40,12 +42,15 @@ def _grouped(rule: Rule, tr: TimeRange) -> str:
 """
 
 
-def alert_ids_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
+def alert_ids_sql(rule: Rule, tr: TimeRange = ALL_TIME,
+                  state: dict[str, str] | None = None) -> str:
     """The event ids of one alert (parameters: entity, bucket), for the rare `odd_ids` case."""
-    return _grouped(rule, tr) + "SELECT list(event_id) FROM g WHERE entity = $1 AND bucket = $2"
+    return (_grouped(rule, tr, state)
+            + "SELECT list(event_id) FROM g WHERE entity = $1 AND bucket = $2")
 
 
-def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
+def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME,
+               state: dict[str, str] | None = None) -> str:
     """One row per alert: rule x entity x window (or per finding, for aggregate kinds).
 
     Every kind returns each evidence event once, so plain count(*) suffices (a DISTINCT over
@@ -53,7 +58,7 @@ def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
     string joined by U+001F: building 800 k Python strings out of a DuckDB list costs three
     times more than one split. An id containing U+001F (only a forged log has one) sets
     `odd_ids`, and run.py then fetches that alert's ids as a list instead."""
-    return _grouped(rule, tr) + """SELECT entity, bucket,
+    return _grouped(rule, tr, state) + """SELECT entity, bucket,
        count(*) AS n,
        min(event_time) AS first_time, max(event_time) AS last_time,
        string_agg(event_id, chr(31)) AS event_ids,
@@ -64,4 +69,4 @@ def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
        arg_min(account, event_time) AS account
 FROM g
 GROUP BY entity, bucket
-ORDER BY first_time, entity"""
+ORDER BY first_time, entity, bucket"""

@@ -17,24 +17,36 @@ from trailhound.rules.timerange import TimeRange
 
 
 def run_rule(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange) -> list[Alert]:
-    rows = conn.execute(alerts_sql(rule, tr)).fetchall()
+    return [a for _key, a in keyed_alerts(conn, rule, tr)]
+
+
+def keyed_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange,
+                 state: dict[str, str] | None = None
+                 ) -> list[tuple[tuple[str, datetime], Alert]]:
+    """The rule's alerts, each with its (entity, bucket): the identity of an alert across
+    runs, which the watch uses to replace the alerts a poll recomputes."""
+    rows = conn.execute(alerts_sql(rule, tr, state)).fetchall()
     alerts = []
     for (entity, bucket, n, first, last, joined, odd, key, arn, ip, account) in rows:
         if odd:
-            got = conn.execute(alert_ids_sql(rule, tr), [entity, bucket]).fetchone()
+            got = conn.execute(alert_ids_sql(rule, tr, state), [entity, bucket]).fetchone()
             ids = list(got[0]) if got else []
         else:
             ids = joined.split("\x1f")
         # Sorted so the output is the same run after run (DuckDB's parallel aggregation has
         # no order of its own); sorting here is cheaper than ORDER BY inside the aggregate.
         ids.sort()
-        alerts.append(Alert(
+        alerts.append(((entity, bucket), Alert(
             rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
             techniques=rule.techniques, event_ids=tuple(ids), event_time=first,
             last_event_time=last, access_key_id=key, principal_arn=arn, source_ip=ip,
             account=account, count=int(n),
-        ))
+        )))
     return alerts
+
+
+def alert_order(a: Alert) -> tuple:
+    return (a.event_time, a.rule_id, a.access_key_id or "")
 
 
 def detect(conn: duckdb.DuckDBPyConnection, ruleset: RuleSet, *,
@@ -53,5 +65,5 @@ def detect(conn: duckdb.DuckDBPyConnection, ruleset: RuleSet, *,
         except duckdb.Error as e:
             skipped.append((rule.id, f"query failed: {str(e).splitlines()[0]}"))
         timings[rule.id] = time.perf_counter() - t0
-    alerts.sort(key=lambda a: (a.event_time, a.rule_id, a.access_key_id or ""))
+    alerts.sort(key=alert_order)
     return DetectResult(alerts=alerts, skipped=skipped, timings=timings)

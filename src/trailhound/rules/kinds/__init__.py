@@ -1,7 +1,7 @@
 """Rule kinds. Each kind is one module with `validate(spec) -> list[str]` (every problem of a
-rule file, not just the first) and `hits_sql(rule, time_range) -> str` (one query returning the
-events that are evidence, in `HIT_COLUMNS`). Kinds are looked up by name, so a rule file picks
-its kind with `kind:` and no Python changes when rules are added."""
+rule file, not just the first) and `hits_sql(rule, time_range, state) -> str` (one query
+returning the events that are evidence, in `HIT_COLUMNS`). Kinds are looked up by name, so a
+rule file picks its kind with `kind:` and no Python changes when rules are added."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from trailhound.rules.kinds.common import (
     entity_sql,
     value_sql,
 )
-from trailhound.rules.timerange import TimeRange
+from trailhound.rules.timerange import ALL_TIME, TimeRange
 
 DEFAULTS = {"entity": "key", "lookback": "14d", "min_history_events": 20,
             "min_history_days": 2, "evidence_window": "1h"}
@@ -66,14 +66,54 @@ def validate(spec: dict[str, Any]) -> list[str]:
     return errors
 
 
-def hits_sql(rule: Any, tr: TimeRange) -> str:
+# What the watch keeps between polls for a new_terms rule, and how a poll's share merges in:
+# first occurrences merge by min, hourly counts by sum. Batch detection computes the same
+# relations inline from `events`, so both paths run one definition.
+SUMMARIES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "vf": (("entity", "value"), {"value_first": "min"}),
+    "hourly": (("entity", "hour"), {"n": "sum"}),
+}
+
+
+def summary_sql(rule: Any, tr: TimeRange = ALL_TIME, relation: str = "events"
+                ) -> dict[str, str]:
+    """`vf`: first occurrence of every (entity, value); `hourly`: the entity's history events
+    per hour (all its events unless `history` narrows them)."""
+    p = {**DEFAULTS, **rule.spec["new_terms"]}
+    lookback = seconds(p["lookback"])
+    entity = entity_sql(p["entity"])
+    where = tr.where(lookback_seconds=lookback)
+    return {
+        "vf": f"""SELECT entity, value, min(event_time) AS value_first FROM (
+    SELECT {entity} AS entity, {value_sql(p["value"])} AS value, event_time FROM {relation}
+    WHERE {where} AND ({detection_where(p.get("select"))}))
+WHERE entity IS NOT NULL AND value IS NOT NULL GROUP BY entity, value""",
+        "hourly": f"""SELECT {entity} AS entity, time_bucket(INTERVAL 1 HOUR, event_time) AS hour,
+       count(*) AS n
+FROM {relation} WHERE {where} AND ({detection_where(p.get("history"), what="history")})
+  AND {entity} IS NOT NULL
+GROUP BY ALL""",
+    }
+
+
+def horizon_seconds(rule: Any) -> tuple[int, int]:
+    """(how far before a poll's first new event a finding can still change, how much event
+    history before that the query reads): the evidence window, and the +-window of
+    `concurrent_known`."""
+    p = {**DEFAULTS, **rule.spec["new_terms"]}
+    conc = seconds(p["concurrent_known"]) if p.get("concurrent_known") else 0
+    return max(seconds(p["evidence_window"]), conc), conc
+
+
+def hits_sql(rule: Any, tr: TimeRange, state: dict[str, str] | None = None) -> str:
+    """Evidence events. `state` names tables holding `SUMMARIES` kept across polls (the
+    watch); without it they are computed from `events` over the interval and its look-back."""
     p = {**DEFAULTS, **rule.spec["new_terms"]}
     lookback = seconds(p["lookback"])
     evidence = seconds(p["evidence_window"])
     min_days = int(p["min_history_days"]) * 86400
     min_events = int(p["min_history_events"])
     select = detection_where(p.get("select"))
-    history = detection_where(p.get("history"), what="history")
     entity = entity_sql(p["entity"])
     conc = ""
     conc_join = ""
@@ -86,36 +126,33 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
                           AND f.value_first + INTERVAL {w} SECOND
     JOIN vf k ON k.entity = b.entity AND k.value = b.value AND k.value_first < f.value_first)"""
         conc_join = "JOIN conc USING (entity, value)"
-    # vf: first occurrence of every (entity, value) since `since - lookback`; cand: those that
-    # fall inside the interval. hist: the entity's events per hour (all its events unless
-    # `history` narrows them) with running totals; an ASOF join gives, for each candidate, the
-    # history accumulated in the whole hours before it and since when the entity is known.
-    # Hash aggregates instead of window functions over every event keep this one pass each.
-    return f"""WITH base AS (
+    if state is None:
+        sums = summary_sql(rule, tr)
+        vf_cte = f"vf AS (\n{sums['vf']}\n), "
+        hourly_src = f"({sums['hourly']})"
+        base_from = f"events WHERE {tr.where(lookback_seconds=lookback)}"
+    else:
+        vf_cte = f"vf AS (SELECT * FROM {state['vf']}), "
+        hourly_src = state["hourly"]
+        # Only the evidence is read from events: history lives in the summaries.
+        _, w = horizon_seconds(rule)
+        base_from = f"events WHERE {tr.where(lookback_seconds=w)}"
+    # vf: first occurrence of every (entity, value); cand: those inside the interval. For
+    # each candidate, the entity's history is what it did in the whole hours before the new
+    # value, and it is known since its first hour (at least one hour of history is needed).
+    return f"""WITH {vf_cte}base AS (
     SELECT {HIT_SELECT}, {entity} AS entity, {value_sql(p["value"])} AS value
-    FROM events WHERE {tr.where(lookback_seconds=lookback)} AND ({select})
-), vf AS (
-    SELECT entity, value, min(event_time) AS value_first FROM base
-    WHERE entity IS NOT NULL AND value IS NOT NULL GROUP BY entity, value
+    FROM {base_from} AND ({select})
 ), cand AS (
     SELECT * FROM vf WHERE {tr.detect_where("value_first")}
-), hourly AS (
-    SELECT {entity} AS entity, time_bucket(INTERVAL 1 HOUR, event_time) AS hour,
-           count(*) AS n
-    FROM events
-    WHERE {tr.where(lookback_seconds=lookback)} AND ({history})
-      AND {entity} IN (SELECT entity FROM cand)
-    GROUP BY ALL
-), hist AS (
-    SELECT entity, hour + INTERVAL 1 HOUR AS hour_end,
-           sum(n) OVER (PARTITION BY entity ORDER BY hour) AS n_upto,
-           min(hour) OVER (PARTITION BY entity) AS entity_first
-    FROM hourly
 ), firsts AS (
-    SELECT c.entity, c.value, c.value_first FROM cand c
-    ASOF JOIN hist h ON c.entity = h.entity AND c.value_first >= h.hour_end
-    WHERE h.n_upto >= {min_events}
-      AND h.entity_first <= c.value_first - INTERVAL {min_days} SECOND
+    SELECT c.entity, c.value, c.value_first FROM cand c JOIN {hourly_src} h
+      ON h.entity = c.entity
+    GROUP BY c.entity, c.value, c.value_first
+    HAVING count(*) FILTER (WHERE h.hour + INTERVAL 1 HOUR <= c.value_first) > 0
+       AND coalesce(sum(h.n) FILTER (WHERE h.hour + INTERVAL 1 HOUR <= c.value_first), 0)
+           >= {min_events}
+       AND min(h.hour) <= c.value_first - INTERVAL {min_days} SECOND
 ){conc}
 SELECT {", ".join("b." + c for c in HIT_SELECT.split(", "))},
        f.value_first AS grp, f.entity AS grp_entity

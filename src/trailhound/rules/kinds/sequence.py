@@ -50,7 +50,9 @@ def validate(spec: dict[str, Any]) -> list[str]:
     return errors
 
 
-def hits_sql(rule: Any, tr: TimeRange) -> str:
+def hits_sql(rule: Any, tr: TimeRange, state: dict[str, str] | None = None) -> str:
+    """Evidence events. A sequence keeps no summaries (`state` is unused): the watch gives
+    it an `events` relation holding only the events that match one of its steps."""
     p = rule.spec["sequence"]
     within = seconds(p["within"])
     follow = bool(p.get("follow_created_keys", True))

@@ -21,5 +21,5 @@ def hits_sql_for_where(where: str, tr: TimeRange) -> str:
             f"WHERE {tr.detect_where()} AND ({where})")
 
 
-def hits_sql(rule: Any, tr: TimeRange) -> str:
+def hits_sql(rule: Any, tr: TimeRange, state: dict[str, str] | None = None) -> str:
     return hits_sql_for_where(rule.spec["_where"], tr)

@@ -119,24 +119,57 @@ def _overlaps(tr: TimeRange, window: int) -> str:
     return " AND ".join(parts) or "true"
 
 
-def hits_sql(rule: Any, tr: TimeRange) -> str:
+def window_seconds(rule: Any) -> int:
+    return seconds(rule.spec["threshold"]["window"])
+
+
+def uses_baseline(rule: Any) -> bool:
+    return any(parse_condition(c)[3] for c in rule.spec["threshold"]["when"])
+
+
+def _base_sql(rule: Any, where: str, relation: str = "events") -> str:
     p = rule.spec["threshold"]
-    window = seconds(p["window"])
+    cols = [c for c in (_metric_sql(n, m)[0] for n, m in p["metrics"].items()) if c]
+    extra = "".join(", " + c for c in cols)
+    return f"""SELECT {HIT_SELECT}, {entity_sql(p.get("entity", "key"))} AS entity,
+           time_bucket(INTERVAL {window_seconds(rule)} SECOND, event_time) AS bucket{extra}
+    FROM {relation} WHERE {where} AND ({detection_where(p.get("select"))})"""
+
+
+def agg_sql(rule: Any, where: str, relation: str = "events") -> str:
+    """Each (entity, window)'s metrics over the `select` events matching `where`: what the
+    watch keeps between polls for a baseline rule, recomputing only the windows a poll
+    touches (distinct counts do not add up across polls)."""
+    aggs = ", ".join(f"{_metric_sql(n, m)[1]} AS {n}"
+                     for n, m in rule.spec["threshold"]["metrics"].items())
+    return (f"SELECT entity, bucket, {aggs} FROM ({_base_sql(rule, where, relation)}) "
+            "WHERE entity IS NOT NULL GROUP BY ALL")
+
+
+def hits_sql(rule: Any, tr: TimeRange, state: dict[str, str] | None = None) -> str:
+    """Evidence events. With `state` (the watch), `state['agg']` holds every window's
+    metrics, so the baseline is read from there and only the interval's events are scanned."""
+    p = rule.spec["threshold"]
+    window = window_seconds(rule)
     conds = [parse_condition(c) for c in p["when"]]
-    uses_baseline = any(c[3] for c in conds)
+    baseline = any(c[3] for c in conds)
     b = p.get("baseline") or {}
-    lookback = seconds(b["lookback"]) if uses_baseline else 0
+    lookback = seconds(b["lookback"]) if baseline else 0
     min_windows = int(b.get("min_windows", 5))
     fire_new = b.get("without_history", "skip") == "fire"
-    cols: list[str] = []
-    aggs: list[str] = []
-    for name, m in p["metrics"].items():
-        col, agg = _metric_sql(name, m)
-        if col:
-            cols.append(col)
-        aggs.append(f"{agg} AS {name}")
-    extra = "".join(", " + c for c in cols)
-    if uses_baseline:
+    if state is not None and baseline:
+        base_where = tr.where()
+        since = tr.since
+        recent = (f" WHERE bucket >= {ts_sql(since)} - INTERVAL {lookback + window} SECOND"
+                  if since is not None else "")
+        agg_cte = (f"agg AS (SELECT a.* FROM {state['agg']} a{recent}"
+                   f"{' AND' if recent else ' WHERE'} a.entity IN (SELECT entity FROM base))")
+    else:
+        base_where = tr.where(lookback_seconds=lookback)
+        aggs = ", ".join(f"{_metric_sql(n, m)[1]} AS {n}" for n, m in p["metrics"].items())
+        agg_cte = (f"agg AS (SELECT entity, bucket, {aggs} FROM base "
+                   "WHERE entity IS NOT NULL GROUP BY ALL)")
+    if baseline:
         frame = (f"OVER (PARTITION BY entity ORDER BY bucket RANGE BETWEEN "
                  f"INTERVAL {lookback} SECOND PRECEDING AND INTERVAL 1 SECOND PRECEDING)")
         hist = ", ".join(f"median({n}) {frame} AS b_{n}" for n in p["metrics"])
@@ -154,12 +187,8 @@ def hits_sql(rule: Any, tr: TimeRange) -> str:
         else:
             preds.append(f"{metric} {op} {num!r}")
     return f"""WITH base AS (
-    SELECT {HIT_SELECT}, {entity_sql(p.get("entity", "key"))} AS entity,
-           time_bucket(INTERVAL {window} SECOND, event_time) AS bucket{extra}
-    FROM events WHERE {tr.where(lookback_seconds=lookback)} AND ({detection_where(p.get("select"))})
-), agg AS (
-    SELECT entity, bucket, {", ".join(aggs)} FROM base WHERE entity IS NOT NULL GROUP BY ALL
-){bl}, hot AS (
+    {_base_sql(rule, base_where)}
+), {agg_cte}{bl}, hot AS (
     SELECT entity, bucket FROM {src}
     WHERE {_overlaps(tr, window)}
       AND {" AND ".join("(" + x + ")" for x in preds)}
