@@ -118,7 +118,7 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
         t = time.perf_counter()
         result = HuntResult(Path(out), store_path, int(events), corr.incidents, det, corr, stats,
                             timings)
-        _write_outputs(result, conn, st)
+        write_outputs(result, conn, st)
         timings["report"] = time.perf_counter() - t
         conn.close()
     finally:
@@ -135,7 +135,8 @@ def incidents_document(result: HuntResult) -> dict[str, Any]:
     }
 
 
-def _write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
+def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
+    """The contract files of CONTRACT.md; `conn` is the connection `correlate` ran on."""
     out = result.out
     doc = incidents_document(result)
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
