@@ -19,7 +19,7 @@ from rich.console import Console
 
 from trailhound import __version__
 from trailhound.errors import TrailhoundError, UsageError
-from trailhound.termsafe import safe
+from trailhound.termsafe import rich_safe, safe
 
 app = typer.Typer(
     name="trailhound",
@@ -389,6 +389,100 @@ def hunt(
     if fail_on is not None and worst is not None and (
             SEVERITY_ORDER.index(worst) >= SEVERITY_ORDER.index(fail_on.value)):
         raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    source: Annotated[str | None, typer.Argument(
+        help="Folder or s3://bucket/prefix the trail is delivered to (not with --replay).",
+        metavar="[SOURCE]")] = None,
+    store: Annotated[Path, typer.Option("--store", help="Store folder (created if new).")
+                     ] = Path("store"),
+    interval: Annotated[str, typer.Option(
+        "--interval", help="Time between polls: 60s, 5m, ...")] = "60s",
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for stream.ndjson and, kept current, incidents.json and "
+        "alerts.ndjson; the full report is written there on exit.")] = None,
+    exec_cmd: Annotated[str | None, typer.Option(
+        "--exec", help="Command that gets each line on its standard input (no shell).")
+                        ] = None,
+    replay: Annotated[Path | None, typer.Option(
+        "--replay", help="Replay a finished corpus (e.g. `simulate` output) in delivery "
+        "order instead of watching a source.")] = None,
+    speed: Annotated[str, typer.Option(
+        "--speed", help="With --replay: simulated time per real time, e.g. 3600x; max = "
+        "no waiting.")] = "3600x",
+    once: Annotated[bool, typer.Option("--once", help="One poll, then exit (for cron).")
+                    ] = False,
+    rules: Annotated[list[Path] | None, _RULES_OPT] = None,
+    overrides: Annotated[Path | None, _OVERRIDES_OPT] = None,
+    no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
+    tenants: Annotated[Path | None, typer.Option(
+        "--tenants", help="JSON/YAML map of bucket name to tenant (client).")] = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="s3:// source: AWS profile, as in the AWS CLI.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(
+        "--endpoint-url", help="s3:// source: S3 endpoint (MinIO, moto, a VPC endpoint).")
+                            ] = None,
+    account: Annotated[list[str] | None, typer.Option(
+        "--account", help="s3:// source: only this account's folders. Repeatable.")] = None,
+    region: Annotated[list[str] | None, typer.Option(
+        "--region", help="s3:// source: only this trail region's folders. Repeatable.")
+                      ] = None,
+) -> None:
+    """Hunt continuously: poll the trail, ingest new log objects only, re-run the rules over
+    what the new events can change, and print each new or escalated incident and each new
+    high alert as one NDJSON line (stdout, <out>/stream.ndjson, --exec). Ctrl-C stops
+    cleanly; the next start resumes where it stopped."""
+    from trailhound.hunt import load_tenants
+    from trailhound.rules import load_rules
+    from trailhound.rules.durations import seconds
+    from trailhound.watch import (
+        Replay,
+        Stream,
+        WatchConfig,
+        Watcher,
+        install_signal_handlers,
+        parse_speed,
+    )
+
+    if (source is None) == (replay is None):
+        raise UsageError("give a SOURCE to watch, or --replay CORPUS (not both)")
+    try:
+        every = float(seconds(interval, what="--interval"))
+    except TrailhoundError as e:
+        raise UsageError(str(e)) from None
+    for p in rules or []:
+        if not p.exists():
+            raise UsageError(f"--rules {p}: no such file or folder")
+    tenant_map = load_tenants(tenants)
+    s3 = _s3_options([source] if source else [], profile, endpoint_url, account, region,
+                     None, None, 8)
+    rep = None
+    if replay is not None:
+        inbox = (out_dir or store) / "replay-inbox"
+        rep = Replay(replay, inbox, parse_speed(speed))
+        source = str(inbox)
+    ruleset = load_rules(list(rules or []), include_sigma=not no_sigma, overrides=overrides)
+
+    def say(msg: str) -> None:
+        err.print(f"[dim]{rich_safe(msg)}[/dim]")
+
+    cfg = WatchConfig(store=store, source=source, out=out_dir, interval=every,
+                      tenants=tenant_map, once=once, s3=s3, replay=rep)
+    watcher = Watcher(cfg, ruleset, Stream(out_dir, exec_cmd=exec_cmd, warn=say), say=say)
+    install_signal_handlers(watcher)
+    try:
+        summary = watcher.run()
+    finally:
+        watcher.close()
+    if rep is not None:
+        from trailhound.display import render_replay_summary
+
+        render_replay_summary(err, summary, rep, every)
+    if summary.stopped_by:
+        say(f"stopped by {summary.stopped_by} after {summary.polls} polls; "
+            "run again to resume")
 
 
 @app.command()

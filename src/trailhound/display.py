@@ -246,3 +246,34 @@ def render_investigation(console: Console, doc: dict) -> None:  # type: ignore[t
 def _short(iso_time: str | None) -> str:
     """`2026-03-19T08:35:02Z` -> `2026-03-19 08:35`: minutes are enough in a table."""
     return rich_safe(iso_time[:16].replace("T", " ")) if iso_time else "-"
+
+
+def render_replay_summary(console: Console, summary, replay, interval: float  # type: ignore[no-untyped-def]
+                          ) -> None:
+    """How fast the replayed attack was caught, in simulated time: from the first attacker
+    event, and from the delivery of the file that held it."""
+    console.print(f"replay: {replay.delivered} files, {summary.polls} polls every "
+                  f"{_duration(interval)} of trail time, {summary.lines} lines out")
+    first = summary.first_incident_line
+    if first is None:
+        console.print("replay: no incident line")
+        return
+    seen, clock, delivered = first["first_seen"], first["clock"], first.get("delivered")
+    console.print(f"first attacker event: {seen:%Y-%m-%d %H:%M:%S}Z"
+                  + (f" (its file delivered {delivered:%H:%M}Z)" if delivered else ""))
+    line = (f"first incident line: {clock:%Y-%m-%d %H:%M:%S}Z trail time "
+            f"({rich_safe(first['severity'])}, {rich_safe(first['incident'])}): "
+            f"{_duration((clock - seen).total_seconds())} after the event")
+    if delivered is not None:
+        lag = (clock - delivered).total_seconds()
+        verdict = "within" if lag <= interval else "NOT within"
+        line += f", {_duration(lag)} after delivery ({verdict} one polling interval)"
+    console.print(line)
+
+
+def _duration(seconds: float) -> str:
+    secs = round(seconds)
+    h, rem = divmod(abs(secs), 3600)
+    m, s = divmod(rem, 60)
+    sign = "-" if secs < 0 else ""
+    return f"{sign}{h}h{m:02d}m{s:02d}s" if h else f"{sign}{m}m{s:02d}s"

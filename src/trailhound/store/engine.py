@@ -127,12 +127,15 @@ def empty_events_sql() -> str:
 
 
 def define_events_view(conn: duckdb.DuckDBPyConnection, paths: list[str],
-                       name: str = "events") -> None:
+                       name: str = "events", *, temp: bool = False) -> None:
+    """`temp`: a view that dies with the connection (for a connection to a database file
+    that must not keep paths of the store in it)."""
+    kind = "TEMP VIEW" if temp else "VIEW"
     if not paths:
-        conn.execute(f"CREATE OR REPLACE VIEW {name} AS {empty_events_sql()}")
+        conn.execute(f"CREATE OR REPLACE {kind} {name} AS {empty_events_sql()}")
         return
     files = "[" + ", ".join(sql_literal(p) for p in paths) + "]"
     conn.execute(
-        f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files}, "
+        f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM read_parquet({files}, "
         "hive_partitioning=true, hive_types={'account': 'VARCHAR', 'date': 'DATE'})"
     )

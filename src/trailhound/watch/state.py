@@ -1,0 +1,301 @@
+"""The watch's own database (`<store>/watch/state.duckdb`): what it has processed, the rules'
+carried-over state and the alert book.
+
+Every poll is one transaction: a crash or a kill in the middle leaves the state as it was
+after the previous poll, and the next run processes the same new parts again (the store
+already holds them; ingest is idempotent). State built under other rules is rebuilt from the
+store, once, on start.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from trailhound.errors import StoreError
+from trailhound.rules.model import Alert, RuleSet
+from trailhound.rules.timerange import ts_sql
+from trailhound.store.engine import Store, define_events_view, sql_literal
+from trailhound.watch import detect as wd
+
+STATE_VERSION = "1"
+# Events stamped further in the future than this are kept in the store and judged, but do
+# not move the watch's clock (a skewed or forged timestamp must not expire the state).
+FUTURE_SKEW = timedelta(days=1)
+
+
+@dataclass
+class PollChanges:
+    """What one poll changed in the alert book."""
+
+    events: int = 0
+    added: list[Alert] = field(default_factory=list)  # alerts not in the book before
+    changed: list[Alert] = field(default_factory=list)  # same alert, more (or other) events
+    removed: int = 0
+    rebuilt: bool = False
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt)
+
+
+class WatchState:
+    def __init__(self, store: Store, ruleset: RuleSet, *, memory_limit: str = "1GB") -> None:
+        self.store = store
+        folder = store.root / "watch"
+        folder.mkdir(exist_ok=True)
+        self.path = folder / "state.duckdb"
+        try:
+            self.conn = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open watch state ({str(e).splitlines()[0]})",
+                             location=str(self.path)) from None
+        self.conn.execute("SET TimeZone='UTC'")
+        self.conn.execute("SET enable_progress_bar = false")
+        spill = store.tmp_dir / "watch-duckdb"
+        spill.mkdir(parents=True, exist_ok=True)
+        self.conn.execute(f"SET temp_directory={sql_literal(str(spill))}")
+        self.plans = wd.plan_rules(ruleset)
+        self.fingerprint = wd.ruleset_fingerprint(self.plans)
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, "
+                          "value VARCHAR)")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta ---------------------------------------------------------------------------
+    def get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, value: str | None) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def _time(self, key: str) -> datetime | None:
+        v = self.get(key)
+        return datetime.fromisoformat(v) if v else None
+
+    def _put_time(self, key: str, t: datetime | None) -> None:
+        self.put(key, t.isoformat() if t else None)
+
+    @property
+    def ready(self) -> bool:
+        return (self.get("version") == STATE_VERSION
+                and self.get("fingerprint") == self.fingerprint)
+
+    # -- alerts ---------------------------------------------------------------------------
+    def alerts(self) -> list[Alert]:
+        """The book in batch order (what `detect` over the same store returns)."""
+        rows = self.conn.execute("SELECT rule_id, entity, bucket, alert FROM book").fetchall()
+        items = [((r, e, b), wd.alert_from_json(j)) for r, e, b, j in rows]
+        items.sort(key=wd.book_order)
+        return [a for _, a in items]
+
+    def incidents_snapshot(self) -> dict[str, str]:
+        """Incident id -> severity at the last correlation (what new or escalated means)."""
+        return orjson.loads(self.get("incidents") or "{}")
+
+    def save_incidents_snapshot(self, snapshot: dict[str, str]) -> None:
+        self.put("incidents", orjson.dumps(snapshot).decode())
+
+    # -- building ------------------------------------------------------------------------
+    def _store_view(self, parts: list[str], name: str) -> None:
+        define_events_view(self.conn, parts, name, temp=True)
+
+    def _newest(self, relation: str) -> datetime | None:
+        limit = datetime.now(UTC).replace(tzinfo=None) + FUTURE_SKEW
+        (t,) = self.conn.execute(
+            f"SELECT max(event_time) FROM {relation} WHERE event_time <= {ts_sql(limit)}"
+        ).fetchone()
+        return t
+
+    def bootstrap(self) -> PollChanges:
+        """(Re)build everything from the committed store: the alert book is what a batch
+        `detect` finds, the summaries hold the whole history. Costs one batch detection."""
+        before = self._book_map() if self._has_book() else {}
+        parts = self.store.committed_part_paths()
+        self._store_view(parts, "store_events")
+        c = self.conn
+        c.execute("BEGIN TRANSACTION")
+        try:
+            for (name,) in c.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE NOT temporary "
+                    "AND table_name <> 'meta'").fetchall():
+                c.execute(f'DROP TABLE "{name}"')
+            c.execute("CREATE TABLE book (rule_id VARCHAR, entity VARCHAR, bucket TIMESTAMP, "
+                      "alert VARCHAR)")
+            c.execute("CREATE TABLE parts_seen (path VARCHAR PRIMARY KEY)")
+            wd.create_tables(c, self.plans, "SELECT * FROM store_events")
+            newest = self._newest("store_events")
+            span = wd.retained_span(self.plans)
+            recent_from = newest - span if newest else None
+            where = f"event_time >= {ts_sql(recent_from)}" if recent_from else "true"
+            c.execute(f"INSERT INTO recent SELECT * FROM store_events WHERE {where}")
+            wd.absorb(c, [p for p in self.plans if p.kind == "new_terms"], "store_events")
+            for p in self.plans:
+                if p.kind == "sequence":
+                    wd.absorb(c, [p], "store_events")
+                elif p.kind == "threshold" and p.state is not None:
+                    wd.rebuild_aggregates(c, p, "store_events")
+            # The book: every rule over the whole store, exactly as batch detection runs it.
+            book: list[tuple] = []
+            c.execute("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM store_events")
+            from trailhound.rules.run import keyed_alerts
+            from trailhound.rules.timerange import ALL_TIME
+
+            for p in self.plans:
+                try:
+                    rows = keyed_alerts(c, p.rule, ALL_TIME)
+                except duckdb.Error:
+                    continue  # batch detect reports it as skipped; so does the watch
+                book += [wd.alert_to_row((p.rule.id, e, b), a) for (e, b), a in rows]
+            self._insert_book(book)
+            if newest is not None:
+                wd.prune(c, self.plans, newest)
+            self._put_time("newest", newest)
+            self._put_time("recent_from", recent_from)
+            self._mark_seen(parts)
+            self.put("version", STATE_VERSION)
+            self.put("fingerprint", self.fingerprint)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        changes = self._diff(before, self._book_map())
+        changes.rebuilt = True
+        return changes
+
+    # -- polling ---------------------------------------------------------------------------
+    def unseen_parts(self) -> list[str]:
+        committed = self.store.committed_part_paths()
+        if not committed:
+            return []
+        seen = {r[0] for r in self.conn.execute("SELECT path FROM parts_seen").fetchall()}
+        return [p for p in committed if p not in seen]
+
+    def poll(self) -> PollChanges:
+        """Fold the store's new parts into the state and re-run what they can change."""
+        parts = self.unseen_parts()
+        if not parts:
+            return PollChanges()
+        c = self.conn
+        self._store_view(parts, "new_view")
+        c.execute("CREATE OR REPLACE TEMP TABLE new_ev AS SELECT * FROM new_view")
+        n, first, last = c.execute(
+            "SELECT count(*), min(event_time), max(event_time) FROM new_ev").fetchone()
+        if not n:
+            c.execute("BEGIN TRANSACTION")
+            self._mark_seen(parts)
+            c.execute("COMMIT")
+            return PollChanges()
+        recent_from = self._time("recent_from")
+        floors = {p.n: wd.floor_of(p, first) for p in self.plans}
+        reach = min((floors[p.n] - p.reads for p in self.plans if p.kind != "sequence"),
+                    default=first)
+        newest_before = self._time("newest")
+        # Sequence steps are kept for twice `within` behind the newest event, so a poll
+        # starting more than the late margin behind it could miss a chain's first step.
+        late = newest_before is not None and first < newest_before - wd.LATE_MARGIN
+        if (recent_from is not None and reach < recent_from) or late:
+            # Events older than the state keeps (a very late delivery): the exact answer
+            # needs the whole history again.
+            changes = self.bootstrap()
+            changes.events, changes.first_event, changes.last_event = int(n), first, last
+            return changes
+        before = {}
+        c.execute("BEGIN TRANSACTION")
+        try:
+            c.execute("INSERT INTO recent SELECT * FROM new_ev")
+            hit = wd.touched(c, self.plans, "new_ev")
+            plans = [p for p in self.plans if p.n in hit]
+            wd.absorb(c, plans, "new_ev")
+            after = {}
+            for p in plans:
+                since = floors[p.n]
+                before.update(self._book_map(p.rule.id, since))
+                try:
+                    rows = wd.evaluate(c, p, since)
+                except duckdb.Error:
+                    continue
+                c.execute("DELETE FROM book WHERE rule_id = ? AND bucket >= ?",
+                          [p.rule.id, since])
+                new_rows = [wd.alert_to_row(k, a) for k, a in rows]
+                self._insert_book(new_rows)
+                after.update({(r[0], r[1], r[2]): r[3] for r in new_rows})
+            newest = max(filter(None, [newest_before, self._newest("new_ev")]), default=None)
+            if newest is not None:
+                wd.prune(c, self.plans, newest)
+                span_from = newest - wd.retained_span(self.plans)
+                self._put_time("recent_from", max(filter(None, [recent_from, span_from])))
+            self._put_time("newest", newest)
+            self._mark_seen(parts)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        changes = self._diff(before, after)
+        changes.events, changes.first_event, changes.last_event = int(n), first, last
+        return changes
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _has_book(self) -> bool:
+        return bool(self.conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'book'").fetchone()[0])
+
+    def _book_map(self, rule_id: str | None = None, since: datetime | None = None
+                  ) -> dict[wd.AlertKey, str]:
+        sql, params = "SELECT rule_id, entity, bucket, alert FROM book", []
+        if rule_id is not None:
+            sql += " WHERE rule_id = ? AND bucket >= ?"
+            params = [rule_id, since]
+        return {(r, e, b): j for r, e, b, j in self.conn.execute(sql, params).fetchall()}
+
+    def _insert_book(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        cols = list(zip(*rows, strict=True))
+        table = pa.table({
+            "rule_id": pa.array(cols[0], pa.string()), "entity": pa.array(cols[1], pa.string()),
+            "bucket": pa.array(cols[2], pa.timestamp("us")),
+            "alert": pa.array(cols[3], pa.string()),
+        })
+        self.conn.register("book_rows", table)
+        self.conn.execute("INSERT INTO book SELECT * FROM book_rows")
+        self.conn.unregister("book_rows")
+
+    def _mark_seen(self, parts: list[str]) -> None:
+        if parts:
+            self.conn.register("seen_rows", pa.table({"path": pa.array(parts, pa.string())}))
+            self.conn.execute("INSERT OR IGNORE INTO parts_seen SELECT path FROM seen_rows")
+            self.conn.unregister("seen_rows")
+
+    @staticmethod
+    def _diff(before: dict[wd.AlertKey, str], after: dict[wd.AlertKey, str]) -> PollChanges:
+        ch = PollChanges()
+        for k, j in after.items():
+            if k not in before:
+                ch.added.append(wd.alert_from_json(j))
+            elif orjson.loads(before[k])["event_ids"] != orjson.loads(j)["event_ids"]:
+                ch.changed.append(wd.alert_from_json(j))
+        ch.removed = sum(1 for k in before if k not in after)
+        ch.added.sort(key=lambda a: (a.event_time, a.rule_id))
+        ch.changed.sort(key=lambda a: (a.event_time, a.rule_id))
+        return ch
+
+
+def state_path(store: Path) -> Path:
+    return Path(store) / "watch" / "state.duckdb"
+
+
+def remove_state(store: Path) -> None:
+    for p in (state_path(store), Path(str(state_path(store)) + ".wal")):
+        if p.exists():
+            os.unlink(p)
