@@ -12,9 +12,12 @@ PIPENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHEC
 
 .PHONY: venv demo test lint fmt bench lock audit clean chromium
 
+# Build tools first: PySpark ships as a source distribution only, and builds with the pinned
+# setuptools of build.lock (no build isolation, which would fetch an unpinned one).
 $(STAMP): $(LOCK) requirements/build.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIPENV) $(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock -r $(LOCK)
+	$(PIPENV) $(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
+	$(PIPENV) $(BIN)/pip install --quiet --require-hashes --no-deps --no-build-isolation -r $(LOCK)
 	$(PIPENV) $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -49,7 +52,10 @@ lock:
 	$(PIPENV) $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
 	  --no-emit-find-links --no-emit-index-url -o requirements/main.lock pyproject.toml
 	$(PIPENV) $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
-	  --no-emit-find-links --no-emit-index-url --extra dev -o requirements/dev.lock pyproject.toml
+	  --no-emit-find-links --no-emit-index-url --extra spark -o requirements/spark.lock pyproject.toml
+	$(PIPENV) $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-find-links --no-emit-index-url --extra dev --extra spark -o requirements/dev.lock \
+	  pyproject.toml
 	$(PIPENV) $(BIN)/pip-compile -q --generate-hashes --allow-unsafe \
 	  --no-emit-find-links --no-emit-index-url -o requirements/build.lock requirements/build.in
 

@@ -26,7 +26,7 @@ import cloudtrail as ct
 
 REPO = Path(__file__).resolve().parents[2]
 PKG = REPO / "src" / "trailhound"
-LOCKS = ["dev.lock", "main.lock", "build.lock", "fuzz.lock", "audit.lock"]
+LOCKS = ["dev.lock", "main.lock", "spark.lock", "build.lock", "fuzz.lock", "audit.lock"]
 
 
 def shipped_yaml() -> list[Path]:
