@@ -171,6 +171,26 @@ class Manifest:
             cur.execute("ROLLBACK")
             raise
 
+    def part_rows(self) -> list[tuple[str, int | None]]:
+        with self.lock:
+            return list(self.db.execute("SELECT path, events FROM parts ORDER BY path"))
+
+    def replace_parts(self, batch_id: str, new: list[tuple[str, int]], old: list[str]) -> None:
+        """Compaction's commit: the merged parts appear and the parts they hold disappear in
+        one transaction, so a reader sees each event exactly once before and after."""
+        with self.lock:
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("INSERT INTO batches VALUES (?, ?, 0)", (batch_id, now_iso()))
+                cur.executemany("INSERT INTO parts VALUES (?, ?, ?)",
+                                [(p, batch_id, n) for p, n in new])
+                cur.executemany("DELETE FROM parts WHERE path = ?", [(p,) for p in old])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
     def totals(self) -> dict[str, int]:
         row = self.db.execute(
             "SELECT count(*), coalesce(sum(events),0), coalesce(sum(duplicates),0), "

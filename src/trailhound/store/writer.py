@@ -31,6 +31,14 @@ _DICT_COLUMNS = [
 ]
 
 
+def write_part(table: pa.Table, tmp: Path, dest: Path) -> None:
+    """One Parquet part, staged then renamed into place (a reader never sees half a file)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, tmp, compression="zstd", compression_level=1,
+                   use_dictionary=_DICT_COLUMNS, write_statistics=True)
+    os.replace(tmp, dest)
+
+
 @dataclass
 class PendingCommit:
     batch_id: str
@@ -73,14 +81,10 @@ class PartWriter:
             for n, (account, date, table) in enumerate(job.partitions):
                 rel = Path("events") / f"account={account}" / f"date={date}" / (
                     f"part-{job.batch_id}-{n}.parquet")
-                dest = self.store.root / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.store.tmp_dir / f"{job.batch_id}-{n}.parquet"
                 if "h" in table.column_names:
                     table = table.drop_columns(["h"])
-                pq.write_table(table, tmp, compression="zstd", compression_level=1,
-                               use_dictionary=_DICT_COLUMNS, write_statistics=True)
-                os.replace(tmp, dest)
+                write_part(table, self.store.tmp_dir / f"{job.batch_id}-{n}.parquet",
+                           self.store.root / rel)
                 parts.append((rel.as_posix(), table.num_rows))
             self.store.manifest.commit_batch(job.batch_id, parts, job.objects, job.quarantine)
         except BaseException as e:  # handed back to the ingest thread

@@ -34,6 +34,7 @@ from trailhound.hunt import HuntResult, incidents_document, write_outputs
 from trailhound.rules import DetectResult, RuleSet
 from trailhound.sources.base import is_s3
 from trailhound.sources.s3 import S3Options
+from trailhound.store.compact import compact
 from trailhound.store.engine import Store
 from trailhound.store.ingest import IngestStats, ingest
 from trailhound.watch.replay import Replay
@@ -41,6 +42,7 @@ from trailhound.watch.state import PollChanges, WatchState
 from trailhound.watch.stream import Stream
 
 ALERT_SEVERITIES = ("high", "critical")
+ACTIVITY_REFRESH = timedelta(minutes=15)
 
 
 @dataclass
@@ -94,6 +96,7 @@ class Watcher:
         self.st = Store(cfg.store, create=True)
         self.state = WatchState(self.st, ruleset)
         self.correlation: Correlation | None = None
+        self._refreshed_at: datetime | None = None  # trail time of the last correlation
         self.incidents: list[Incident] = []
 
     def close(self) -> None:
@@ -142,6 +145,10 @@ class Watcher:
         if self.cfg.source is not None:
             stats = ingest([self.cfg.source], self.st, s3=self._s3_options())
         changes = self.state.poll()
+        if changes.events:
+            # Many polls leave many small parts; merged, later polls and queries stay fast.
+            for m in compact(self.st):
+                self.state.replace_seen(list(m.old), m.new)
         lines_before = self.stream.lines
         for a in changes.added:
             if a.severity in ALERT_SEVERITIES:
@@ -149,6 +156,7 @@ class Watcher:
         correlated = False
         if self._worth_correlating(changes):
             self._correlate(emit=True, n=n, clock=clock)
+            self._refreshed_at = changes.last_event
             correlated = True
         self.summary.events += changes.events
         return PollReport(n, time.perf_counter() - t0, stats, changes, correlated,
@@ -167,9 +175,14 @@ class Watcher:
         if ch.removed:
             return True
         keys = sorted({k for i in self.incidents for k in i.access_keys})
-        if not keys or not ch.events:
+        if not keys or not ch.events or ch.last_event is None:
             return False
-        # The attacker keeps using a known key: scope (bytes, buckets) moves on.
+        # The attacker keeps using a known key: scope (bytes, buckets) moves on. Without a new
+        # alert that only refreshes the incident, so it is done once per ACTIVITY_REFRESH of
+        # trail time, not every poll.
+        last = self._refreshed_at
+        if last is not None and ch.last_event - last < ACTIVITY_REFRESH:
+            return False
         (hit,) = self.state.conn.execute(
             "SELECT count(*) > 0 FROM new_ev WHERE access_key_id IN (SELECT unnest(?))",
             [keys]).fetchone()
@@ -313,16 +326,21 @@ class Watcher:
         return " · ".join(parts)
 
 
-def install_signal_handlers(watcher: Watcher) -> None:
-    """First SIGINT/SIGTERM: finish the poll, write outputs, exit. A second one interrupts."""
+def install_signal_handlers(watcher: Watcher) -> Callable[[], None]:
+    """First SIGINT/SIGTERM: finish the poll, write outputs, exit. A second one interrupts.
+    Returns the function that puts the previous handlers back."""
     def handler(signum: int, _frame: object) -> None:
         if watcher.stop.is_set():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         watcher.request_stop(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
 
 
 def _iso(t: datetime) -> str:

@@ -271,6 +271,15 @@ class WatchState:
         self.conn.execute("INSERT INTO book SELECT * FROM book_rows")
         self.conn.unregister("book_rows")
 
+    def replace_seen(self, old: list[str], new: str) -> None:
+        """A compaction merged parts this state had processed into `new`: it is not new."""
+        root = self.store.root
+        self.conn.execute("BEGIN TRANSACTION")
+        self.conn.execute("DELETE FROM parts_seen WHERE path IN (SELECT unnest(?))",
+                          [[str(root / p) for p in old]])
+        self.conn.execute("INSERT OR IGNORE INTO parts_seen VALUES (?)", [str(root / new)])
+        self.conn.execute("COMMIT")
+
     def _mark_seen(self, parts: list[str]) -> None:
         if parts:
             self.conn.register("seen_rows", pa.table({"path": pa.array(parts, pa.string())}))
