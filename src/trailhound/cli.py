@@ -414,6 +414,8 @@ def watch(
         "no waiting.")] = "3600x",
     once: Annotated[bool, typer.Option("--once", help="One poll, then exit (for cron).")
                     ] = False,
+    max_polls: Annotated[int | None, typer.Option(
+        "--max-polls", min=1, help="Stop after this many polls (demos, tests).")] = None,
     rules: Annotated[list[Path] | None, _RULES_OPT] = None,
     overrides: Annotated[Path | None, _OVERRIDES_OPT] = None,
     no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
@@ -469,12 +471,13 @@ def watch(
         err.print(f"[dim]{rich_safe(msg)}[/dim]")
 
     cfg = WatchConfig(store=store, source=source, out=out_dir, interval=every,
-                      tenants=tenant_map, once=once, s3=s3, replay=rep)
+                      tenants=tenant_map, once=once, max_polls=max_polls, s3=s3, replay=rep)
     watcher = Watcher(cfg, ruleset, Stream(out_dir, exec_cmd=exec_cmd, warn=say), say=say)
-    install_signal_handlers(watcher)
+    restore = install_signal_handlers(watcher)
     try:
         summary = watcher.run()
     finally:
+        restore()
         watcher.close()
     if rep is not None:
         from trailhound.display import render_replay_summary

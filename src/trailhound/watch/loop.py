@@ -295,8 +295,8 @@ class Watcher:
         alerts = self.state.alerts()
         conn = self.st.connect()
         try:
+            (events,) = conn.execute("SELECT count(*) FROM events").fetchall()[0]
             corr = correlate(conn, alerts, tenants=self.cfg.tenants)
-            (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
             result = self._result(alerts, corr, int(events))
             write_outputs(result, conn, self.st)
         finally:

@@ -3,7 +3,7 @@
 CloudTrail names each log file with the minute it was delivered
 (`<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>.json.gz`); the replay copies files into
 an inbox folder when a simulated clock passes that minute, and the watch polls the inbox.
-Files without such a stamp (exports, NDJSON) are delivered by their modification time.
+Files without such a stamp (exports, NDJSON) are delivered with the first poll.
 The clock runs `speed` times faster than real time; speed 0 means as fast as the polls go.
 """
 
@@ -15,12 +15,13 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from trailhound.errors import UsageError
 
-_STAMP = re.compile(r"_(\d{8}T\d{4}(?:\d{2})?Z)_")
+# Log files end `_<YYYYMMDDTHHMMZ>_<id>.json.gz`, digests `_<YYYYMMDDTHHMMSSZ>.json.gz`.
+_STAMP = re.compile(r"_(\d{8}T\d{4}(?:\d{2})?Z)(?=[_.])")
 _SPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x?\s*$", re.IGNORECASE)
 
 
@@ -34,13 +35,13 @@ def parse_speed(text: str) -> float:
     return float(m.group(1))
 
 
-def delivered_at(path: Path) -> datetime:
+def delivered_at(path: Path) -> datetime | None:
+    """The delivery time in a CloudTrail file name, or None for a name without one."""
     m = _STAMP.search(path.name)
-    if m:
-        s = m.group(1)
-        fmt = "%Y%m%dT%H%M%SZ" if len(s) == 16 else "%Y%m%dT%H%MZ"
-        return datetime.strptime(s, fmt)
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    if not m:
+        return None
+    s = m.group(1)
+    return datetime.strptime(s, "%Y%m%dT%H%M%SZ" if len(s) == 16 else "%Y%m%dT%H%MZ")
 
 
 @dataclass
@@ -62,9 +63,12 @@ class Replay:
         top = self.corpus / "AWSLogs"
         root = top if top.is_dir() else self.corpus
         files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
-        self.schedule = sorted((delivered_at(p), p) for p in files)
-        if not self.schedule:
+        stamped = [(delivered_at(p), p) for p in files]
+        if not stamped:
             raise UsageError(f"--replay: no log files under {self.corpus}")
+        # Files without a delivery stamp (exports, NDJSON) were there from the start.
+        first = min((t for t, _ in stamped if t is not None), default=datetime(1970, 1, 1))
+        self.schedule = sorted((t or first, p) for t, p in stamped)
         self.inbox.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -113,6 +117,4 @@ class Replay:
 
     def file_of(self, source_object: str) -> datetime | None:
         """When the file an event came from was delivered (by its name)."""
-        name = Path(source_object).name
-        m = _STAMP.search(name)
-        return delivered_at(Path(name)) if m else None
+        return delivered_at(Path(source_object))

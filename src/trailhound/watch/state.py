@@ -24,7 +24,7 @@ from trailhound.rules.timerange import ts_sql
 from trailhound.store.engine import Store, define_events_view, sql_literal
 from trailhound.watch import detect as wd
 
-STATE_VERSION = "1"
+STATE_VERSION = "2"
 # Events stamped further in the future than this are kept in the store and judged, but do
 # not move the watch's clock (a skewed or forged timestamp must not expire the state).
 FUTURE_SKEW = timedelta(days=1)
@@ -108,7 +108,10 @@ class WatchState:
 
     # -- building ------------------------------------------------------------------------
     def _store_view(self, parts: list[str], name: str) -> None:
-        define_events_view(self.conn, parts, name, temp=True)
+        """`parts` are relative to the store (as the manifest and `parts_seen` keep them, so
+        a store copied or moved elsewhere keeps its watch state)."""
+        root = self.store.root
+        define_events_view(self.conn, [str(root / p) for p in parts], name, temp=True)
 
     def _newest(self, relation: str) -> datetime | None:
         limit = datetime.now(UTC).replace(tzinfo=None) + FUTURE_SKEW
@@ -121,7 +124,7 @@ class WatchState:
         """(Re)build everything from the committed store: the alert book is what a batch
         `detect` finds, the summaries hold the whole history. Costs one batch detection."""
         before = self._book_map() if self._has_book() else {}
-        parts = self.store.committed_part_paths()
+        parts = sorted(self.store.manifest.committed_parts())
         self._store_view(parts, "store_events")
         c = self.conn
         c.execute("BEGIN TRANSACTION")
@@ -175,7 +178,7 @@ class WatchState:
 
     # -- polling ---------------------------------------------------------------------------
     def unseen_parts(self) -> list[str]:
-        committed = self.store.committed_part_paths()
+        committed = sorted(self.store.manifest.committed_parts())
         if not committed:
             return []
         seen = {r[0] for r in self.conn.execute("SELECT path FROM parts_seen").fetchall()}
@@ -273,11 +276,9 @@ class WatchState:
 
     def replace_seen(self, old: list[str], new: str) -> None:
         """A compaction merged parts this state had processed into `new`: it is not new."""
-        root = self.store.root
         self.conn.execute("BEGIN TRANSACTION")
-        self.conn.execute("DELETE FROM parts_seen WHERE path IN (SELECT unnest(?))",
-                          [[str(root / p) for p in old]])
-        self.conn.execute("INSERT OR IGNORE INTO parts_seen VALUES (?)", [str(root / new)])
+        self.conn.execute("DELETE FROM parts_seen WHERE path IN (SELECT unnest(?))", [old])
+        self.conn.execute("INSERT OR IGNORE INTO parts_seen VALUES (?)", [new])
         self.conn.execute("COMMIT")
 
     def _mark_seen(self, parts: list[str]) -> None:
