@@ -412,6 +412,9 @@ def watch(
     speed: Annotated[str, typer.Option(
         "--speed", help="With --replay: simulated time per real time, e.g. 3600x; max = "
         "no waiting.")] = "3600x",
+    replay_from: Annotated[str | None, typer.Option(
+        "--replay-from", help="With --replay: deliver everything before this UTC time "
+        "(YYYY-MM-DDTHH:MM) at once, then replay from there.")] = None,
     once: Annotated[bool, typer.Option("--once", help="One poll, then exit (for cron).")
                     ] = False,
     max_polls: Annotated[int | None, typer.Option(
@@ -463,7 +466,16 @@ def watch(
     rep = None
     if replay is not None:
         inbox = (out_dir or store) / "replay-inbox"
-        rep = Replay(replay, inbox, parse_speed(speed))
+        start = None
+        if replay_from is not None:
+            from datetime import datetime
+
+            try:
+                start = datetime.fromisoformat(replay_from.rstrip("Z")).replace(tzinfo=None)
+            except ValueError:
+                raise UsageError(f"--replay-from: expected YYYY-MM-DDTHH:MM, got "
+                                 f"{replay_from!r}") from None
+        rep = Replay(replay, inbox, parse_speed(speed), start)
         source = str(inbox)
     ruleset = load_rules(list(rules or []), include_sigma=not no_sigma, overrides=overrides)
 

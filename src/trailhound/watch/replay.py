@@ -49,6 +49,7 @@ class Replay:
     corpus: Path
     inbox: Path
     speed: float
+    start: datetime | None = None  # files due before it arrive at once, with the first poll
     schedule: list[tuple[datetime, Path]] = field(default_factory=list)
     delivered: int = 0
     clock: datetime | None = None
@@ -75,15 +76,15 @@ class Replay:
     def done(self) -> bool:
         return self.delivered >= len(self.schedule)
 
-    def start(self) -> None:
-        self._origin = self.schedule[0][0]
+    def begin(self) -> None:
+        self._origin = max(self.schedule[0][0], self.start or self.schedule[0][0])
         self.clock = self._origin
         self._started = time.monotonic()
 
     def ticks(self, interval: timedelta) -> Iterator[datetime]:
         """The simulated times at which the watch polls, one interval apart, until every file
         is delivered; sleeps so that simulated time runs at `speed`."""
-        self.start()
+        self.begin()
         assert self._origin is not None
         n = 0
         while True:
