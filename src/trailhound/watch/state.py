@@ -60,7 +60,8 @@ class WatchState:
                              location=str(self.path)) from None
         self.conn.execute("SET TimeZone='UTC'")
         self.conn.execute("SET enable_progress_bar = false")
-        spill = store.tmp_dir / "watch-duckdb"
+        # Not under the store's tmp/: every ingest empties that.
+        spill = folder / "spill"
         spill.mkdir(parents=True, exist_ok=True)
         self.conn.execute(f"SET temp_directory={sql_literal(str(spill))}")
         self.plans = wd.plan_rules(ruleset)
@@ -141,7 +142,9 @@ class WatchState:
             span = wd.retained_span(self.plans)
             recent_from = newest - span if newest else None
             where = f"event_time >= {ts_sql(recent_from)}" if recent_from else "true"
-            c.execute(f"INSERT INTO recent SELECT * FROM store_events WHERE {where}")
+            # In time order, so that the per-row-group time ranges let polls skip old rows.
+            c.execute(f"INSERT INTO recent SELECT * FROM store_events WHERE {where} "
+                      "ORDER BY event_time")
             wd.absorb(c, [p for p in self.plans if p.kind == "new_terms"], "store_events")
             for p in self.plans:
                 if p.kind == "sequence":
