@@ -52,22 +52,8 @@ class BatchResult:
 def run_batch(conn: duckdb.DuckDBPyConnection, items: list[Pending], store: Store, work: Path,
               *, max_record_bytes: int, in_flight: pa.Table | None = None) -> BatchResult:
     """`in_flight`: event ids of the batch still being written (not yet in the manifest)."""
-    object_bad: dict[int, str] = {p.fid: p.bad.reason for p in items if p.bad is not None}
-    bad_records: dict[int, list[BadRecord]] = {}
-    conn.execute("CREATE OR REPLACE TEMP TABLE norm AS "
-                 f"{normalize_sql(_EMPTY_SOURCE, max_record_bytes=max_record_bytes)}")
-    loadable = [p for p in items if p.decoded is not None]
-    _load(conn, loadable, work, object_bad, bad_records, max_record_bytes)
-    for p in loadable:
-        if p.decoded is not None and p.decoded.bad_records:
-            bad_records.setdefault(p.fid, []).extend(p.decoded.bad_records)
-
-    for f, i, reason, text in conn.execute(
-        "SELECT f, i, reject, left(raw, 65536) FROM norm WHERE reject IS NOT NULL ORDER BY f, i"
-    ).fetchall():
-        bad_records.setdefault(int(f), []).append(
-            BadRecord(f"record {i}", reason, (text or "").encode()))
-
+    object_bad, bad_records = normalize_items(conn, items, work,
+                                              max_record_bytes=max_record_bytes)
     existing = _existing_parts(conn, store)
     in_store = ""
     if existing:
@@ -115,6 +101,31 @@ def run_batch(conn: duckdb.DuckDBPyConnection, items: list[Pending], store: Stor
         if table.num_rows:
             partitions.append((account, str(date), table))
     return BatchResult(per_file, bad_records, object_bad, partitions, conflict_records)
+
+
+def normalize_items(conn: duckdb.DuckDBPyConnection, items: list[Pending], work: Path, *,
+                    max_record_bytes: int
+                    ) -> tuple[dict[int, str], dict[int, list[BadRecord]]]:
+    """Parse and normalize decoded objects into the temp table `norm` (good records and
+    refused ones, with `reject` saying why); return the objects found unreadable and the
+    records refused, per object id. Shared by this batch and by the Spark ingest's executors,
+    so both engines store exactly the same rows for the same bytes."""
+    object_bad: dict[int, str] = {p.fid: p.bad.reason for p in items if p.bad is not None}
+    bad_records: dict[int, list[BadRecord]] = {}
+    conn.execute("CREATE OR REPLACE TEMP TABLE norm AS "
+                 f"{normalize_sql(_EMPTY_SOURCE, max_record_bytes=max_record_bytes)}")
+    loadable = [p for p in items if p.decoded is not None]
+    _load(conn, loadable, work, object_bad, bad_records, max_record_bytes)
+    for p in loadable:
+        if p.decoded is not None and p.decoded.bad_records:
+            bad_records.setdefault(p.fid, []).extend(p.decoded.bad_records)
+
+    for f, i, reason, text in conn.execute(
+        "SELECT f, i, reject, left(raw, 65536) FROM norm WHERE reject IS NOT NULL ORDER BY f, i"
+    ).fetchall():
+        bad_records.setdefault(int(f), []).append(
+            BadRecord(f"record {i}", reason, (text or "").encode()))
+    return object_bad, bad_records
 
 
 # What makes two deliveries of one eventID the same event. Compared on normalized columns, not

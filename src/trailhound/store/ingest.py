@@ -32,7 +32,7 @@ from trailhound.normalize import MAX_RECORD_BYTES
 from trailhound.sources import SourceObject, discover
 from trailhound.sources.base import is_s3
 from trailhound.sources.decode import DEFAULT_MAX_OBJECT_BYTES, BadObject, BadRecord, decode
-from trailhound.store.batch import Pending, run_batch
+from trailhound.store.batch import BatchResult, Pending, run_batch
 from trailhound.store.engine import Store, new_connection
 from trailhound.store.manifest import Manifest, ObjectRow, QuarantineRow
 from trailhound.store.writer import PartWriter, PendingCommit
@@ -242,9 +242,23 @@ def _process(batch: _Batch, store: Store, conn: duckdb.DuckDBPyConnection, stats
                         in_flight=in_flight)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    objects, quarantine = account_batch(store, batch_id, batch.items, res, stats)
+    ids = [t.select(["event_id", "h"]) for _, _, t in res.partitions]
+    writer.submit(PendingCommit(batch_id, res.partitions, objects, quarantine))
+    if ids:
+        return pa.concat_tables(ids)
+    return pa.table({"event_id": pa.array([], pa.string()), "h": pa.array([], pa.uint64())})
+
+
+def account_batch(store: Store, batch_id: str, items: list[Pending], res: BatchResult,
+                  stats: IngestStats) -> tuple[list[ObjectRow], list[QuarantineRow]]:
+    """What a processed batch means for the manifest: each object's status and counts, the
+    quarantine entries (copies of bad objects and refused records saved under quarantine/),
+    and the run's statistics. One definition for both engines (the Spark ingest builds the
+    same `BatchResult` from its executors' output)."""
     quarantine: list[QuarantineRow] = []
     objects: list[ObjectRow] = []
-    for p in batch.items:
+    for p in items:
         valid, kept = res.per_file.get(p.fid, (0, 0))
         recs = res.bad_records.get(p.fid, [])
         for br in recs:
@@ -282,27 +296,23 @@ def _process(batch: _Batch, store: Store, conn: duckdb.DuckDBPyConnection, stats
         else:
             stats.objects_same_content += 1
         p.data = None
-    names = {p.fid: p.obj.name for p in batch.items}
+    names = {p.fid: p.obj.name for p in items}
     saved = {f: list(recs) for f, recs in res.bad_records.items()}
     for f, recs in res.conflicts.items():
         stats.conflicts += len(recs)
         quarantine.extend(QuarantineRow(names[f], br.position, br.reason, None) for br in recs)
         saved.setdefault(f, []).extend(recs)
-    _save_rejected_records(store, batch_id, batch, saved)
+    _save_rejected_records(store, batch_id, items, saved)
     if len(stats.quarantine) < 1000:
         stats.quarantine.extend((q.source, q.position, q.reason) for q in quarantine[:1000])
-    ids = [t.select(["event_id", "h"]) for _, _, t in res.partitions]
-    writer.submit(PendingCommit(batch_id, res.partitions, objects, quarantine))
-    if ids:
-        return pa.concat_tables(ids)
-    return pa.table({"event_id": pa.array([], pa.string()), "h": pa.array([], pa.uint64())})
+    return objects, quarantine
 
 
-def _save_rejected_records(store: Store, batch_id: str, batch: _Batch,
+def _save_rejected_records(store: Store, batch_id: str, items: list[Pending],
                            bad_records: dict[int, list[BadRecord]]) -> None:
     if not any(bad_records.values()):
         return
-    names = {p.fid: p.obj.name for p in batch.items}
+    names = {p.fid: p.obj.name for p in items}
     d = store.quarantine_dir / "records"
     d.mkdir(parents=True, exist_ok=True)
     with open(d / f"{batch_id}.ndjson", "wb") as fh:
