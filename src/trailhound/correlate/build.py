@@ -449,14 +449,21 @@ def _build_incident(conn: duckdb.DuckDBPyConnection, root: str, keys: list[str],
     return inc
 
 
+# The first account id among an event's `resources`. CloudTrail lists an S3 data event's
+# object and then its bucket (which carries the owner's account id): looking at the first four
+# entries covers every S3 data event, in SQL both engines run (a `$[*]` path would return a list
+# in DuckDB but unwrapped JSON text in Spark).
+_RESOURCE_OWNER_SQL = "coalesce(" + ", ".join(
+    f"json_extract_string(resources, '$[{i}].accountId')" for i in range(4)) + ")"
+
+
 def _buckets(conn: duckdb.DuckDBPyConnection, iid: str, tenants: dict[str, str]
              ) -> list[Bucket]:
     """Objects and bytes read by the attacker, per bucket: successful GetObject only, each
     event once; a data event delivered to two accounts counts in the bucket owner's."""
-    rows = conn.execute("""
+    rows = conn.execute(f"""
         WITH g AS (
-            SELECT *, list_filter(json_extract_string(resources, '$[*].accountId'),
-                                  lambda x: x IS NOT NULL)[1] AS owner
+            SELECT *, {_RESOURCE_OWNER_SQL} AS owner
             FROM att_events
             WHERE incident = ? AND attribution = 'attacker' AND event_name = 'GetObject'
               AND error_code IS NULL AND bucket IS NOT NULL
