@@ -20,9 +20,10 @@ import orjson
 
 from trailhound.correlate import Correlation, Incident, correlate
 from trailhound.errors import StoreError, UsageError
-from trailhound.rules import DetectResult, detect, load_rules
+from trailhound.rules import DetectResult, load_rules
 from trailhound.store.engine import Store
-from trailhound.store.ingest import IngestStats, ingest
+from trailhound.store.engines import Engine, open_engine
+from trailhound.store.ingest import IngestStats
 
 SCHEMA_VERSION = 1
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
@@ -82,8 +83,12 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
          tenants: dict[str, str] | None = None, include_sigma: bool = True,
          ci_markers: list[str] | None = None,
          progress: Callable[[str], None] | None = None,
-         ingest_progress: Callable[[IngestStats], None] | None = None) -> HuntResult:
+         ingest_progress: Callable[[IngestStats], None] | None = None,
+         engine: str | Engine = "duckdb", spark_master: str | None = None) -> HuntResult:
+    """`engine`: "duckdb", "spark" (on `spark_master` or as Spark's configuration says), or
+    an engine already open (`store.engines.open_engine`)."""
     timings: dict[str, float] = {}
+    eng = open_engine(engine, spark_master=spark_master) if isinstance(engine, str) else engine
     store_path = Path(store) if store else Path(out) / "store"
     say = progress or (lambda _msg: None)
     try:
@@ -96,14 +101,14 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
         if sources:
             say("ingest")
             t = time.perf_counter()
-            stats = ingest(sources, st, progress=ingest_progress)
+            stats = eng.ingest(sources, st, progress=ingest_progress)
             timings["ingest"] = time.perf_counter() - t
-        conn = st.connect()
+        conn = eng.connect(st)
         (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
         say("detect")
         t = time.perf_counter()
         ruleset = load_rules(rule_paths or [], include_sigma=include_sigma, overrides=overrides)
-        det = detect(conn, ruleset)
+        det = eng.detect(conn, ruleset)
         if ci_markers:
             from trailhound.correlate.ciprofile import ci_key_alerts
 
@@ -118,8 +123,11 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
         t = time.perf_counter()
         result = HuntResult(Path(out), store_path, int(events), corr.incidents, det, corr, stats,
                             timings)
-        write_outputs(result, conn, st)
+        report_conn = eng.report_connection(conn, corr, st)
+        write_outputs(result, report_conn, st)
         timings["report"] = time.perf_counter() - t
+        if report_conn is not conn:
+            report_conn.close()
         conn.close()
     finally:
         st.close()

@@ -1,0 +1,33 @@
+"""One Spark context for the whole Spark suite (local[2], loopback only, no UI).
+
+Starting a JVM costs seconds and a cold JVM runs its first queries several times slower than
+a warm one, so every test shares the context; each test still gets its own session (its own
+temp views) through `SparkEngine`, as a CLI run does.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+TEST_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.memory": "1g",
+}
+
+
+@pytest.fixture(scope="session")
+def spark_conf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    local = tmp_path_factory.mktemp("spark-local")
+    return {**TEST_CONF, "spark.local.dir": str(local)}
+
+
+@pytest.fixture
+def spark_engine(spark_conf: dict[str, str]):
+    """A fresh trailhound session on the shared local[2] context."""
+    from trailhound.store.engines import SparkEngine
+
+    return SparkEngine("local[2]", conf=spark_conf)

@@ -1,0 +1,60 @@
+"""`SparkConnection` keeps the DuckDB semantics correlation relies on: a temp table is a
+snapshot, INSERT appends by position, registered Arrow tables are queryable, dropped views are
+gone."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from trailhound.spark.connection import SparkConnection
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture
+def conns(spark_engine):
+    return duckdb.connect(), SparkConnection(spark_engine.session)
+
+
+def script(conn) -> list:
+    conn.register("src_arrow", pa.table({"k": ["a", "b", "c"], "n": [1, 2, 3]}))
+    conn.execute("CREATE OR REPLACE TEMP TABLE snap AS SELECT * FROM src_arrow WHERE n >= ?",
+                 [2])
+    conn.execute("CREATE OR REPLACE TEMP TABLE keys (k VARCHAR)")
+    conn.execute("INSERT INTO keys SELECT k FROM snap")
+    conn.execute("INSERT INTO keys SELECT k || '2' FROM keys WHERE k = ?", ["b"])
+    # A snapshot does not follow its source; an insert reading its own table sees the old rows.
+    conn.unregister("src_arrow")
+    conn.register("src_arrow", pa.table({"k": ["z"], "n": [9]}))
+    conn.execute("INSERT INTO snap SELECT k, n + 10 FROM snap")
+    out = [conn.execute("SELECT k, n FROM snap ORDER BY n").fetchall(),
+           conn.execute("SELECT k FROM keys ORDER BY k").fetchall(),
+           conn.execute("SELECT count(*) FROM src_arrow").fetchall()]
+    conn.register("empty_arrow", pa.table({"k": pa.array([], pa.string()),
+                                           "t": pa.array([], pa.timestamp("us"))}))
+    out.append(conn.execute("SELECT count(*), max(t) FROM empty_arrow").fetchall())
+    conn.execute("DROP TABLE IF EXISTS keys")
+    return out
+
+
+def test_temp_tables_behave_as_in_duckdb(conns):
+    duck, spark = conns
+    assert script(spark) == script(duck)
+
+
+def test_fetchone_walks_the_rows_then_returns_none(conns):
+    _, spark = conns
+    res = spark.execute("SELECT x FROM (VALUES (1), (2)) t(x) ORDER BY x")
+    assert res.fetchone() == (1,)
+    assert res.fetchall() == [(2,)]
+    assert res.fetchone() is None
+
+
+def test_a_dropped_table_is_gone(conns):
+    _, spark = conns
+    spark.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT 1 AS x")
+    spark.execute("DROP TABLE gone")
+    with pytest.raises(duckdb.Error):
+        spark.execute("SELECT * FROM gone").fetchall()
