@@ -43,6 +43,27 @@ class TableOrJson(StrEnum):
     json = "json"
 
 
+class EngineName(StrEnum):
+    """`--engine` of ingest, detect and hunt (see docs/scale.md)."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+_ENGINE_OPT = typer.Option(
+    "--engine", help="duckdb (embedded, default) or spark (needs the spark extra and Java 17+; "
+    "configured like any Spark job: spark-defaults.conf, PYSPARK_SUBMIT_ARGS).")
+_SPARK_MASTER_OPT = typer.Option(
+    "--spark-master", help="--engine spark: master URL (local[4], yarn, spark://host:7077, "
+    "k8s://...); default: Spark's own configuration, else local[*].")
+
+
+def _engine(engine: EngineName, spark_master: str | None):  # type: ignore[no-untyped-def]
+    from trailhound.store.engines import open_engine
+
+    return open_engine(engine.value, spark_master=spark_master)
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"trailhound {__version__}")
@@ -74,8 +95,9 @@ def ingest(
                    ] = TableOrJson.table,
     max_object_mb: Annotated[int, typer.Option(
         "--max-object-mb", min=1, help="Refuse objects that decompress past this size.")] = 1024,
-    batch_mb: Annotated[int, typer.Option(
-        "--batch-mb", min=1, help="Decoded JSON per batch (memory vs. speed).")] = 96,
+    batch_mb: Annotated[int | None, typer.Option(
+        "--batch-mb", min=1, help="Per batch: decoded JSON (duckdb, default 96) or stored "
+        "objects (spark, default 512).")] = None,
     profile: Annotated[str | None, typer.Option(
         "--profile", help="s3:// sources: AWS profile, as in the AWS CLI.")] = None,
     endpoint_url: Annotated[str | None, typer.Option(
@@ -92,21 +114,25 @@ def ingest(
         "--until", help="s3:// sources: last day folder to read (YYYY-MM-DD, UTC).")] = None,
     s3_workers: Annotated[int, typer.Option(
         "--s3-workers", min=1, max=64, help="s3:// sources: parallel downloads.")] = 8,
+    engine: Annotated[EngineName, _ENGINE_OPT] = EngineName.duckdb,
+    spark_master: Annotated[str | None, _SPARK_MASTER_OPT] = None,
 ) -> None:
     """Read CloudTrail into the columnar store. Idempotent and resumable: re-running reads
-    only new objects and never stores an eventID twice. SOURCE may be s3://bucket/prefix."""
+    only new objects and never stores an eventID twice. SOURCE may be s3://bucket/prefix
+    (with --engine spark: any URI Spark reads, s3a://, hdfs://, abfs://, gs://, with globs)."""
     from trailhound.display import render_ingest_summary
     from trailhound.store.engine import Store
-    from trailhound.store.ingest import ingest as run_ingest
 
     s3 = _s3_options(list(sources), profile, endpoint_url, account, region, since, until,
                      s3_workers)
+    eng = _engine(engine, spark_master)
+    options = {"max_object_bytes": max_object_mb * 1024 * 1024, "s3": s3}
+    if batch_mb is not None:
+        options["batch_bytes"] = batch_mb * 1024 * 1024
     st = Store(store, create=True)
     try:
         stats = _with_progress(
-            "ingest", lambda cb: run_ingest(list(sources), st, progress=cb,
-                                            max_object_bytes=max_object_mb * 1024 * 1024,
-                                            batch_bytes=batch_mb * 1024 * 1024, s3=s3))
+            "ingest", lambda cb: eng.ingest(list(sources), st, progress=cb, **options))
     finally:
         st.close()
     if fmt is TableOrJson.json:
@@ -296,18 +322,20 @@ def detect(
     no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
     since: Annotated[str | None, typer.Option("--since", help="ISO-8601 start (UTC).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO-8601 end (UTC).")] = None,
+    engine: Annotated[EngineName, _ENGINE_OPT] = EngineName.duckdb,
+    spark_master: Annotated[str | None, _SPARK_MASTER_OPT] = None,
 ) -> None:
     """Run the built-in, SigmaHQ and extra rules over the store; print grouped alerts
     (rule x key x window, with counts and event ids) and every rule that was skipped."""
-    from trailhound.rules import detect as run_detect
     from trailhound.rules.render import alerts_ndjson, detect_json, detect_table
     from trailhound.store.engine import Store
 
     ruleset = _load_ruleset(rules, no_sigma, overrides)
     st = Store(store)
     try:
-        conn = st.connect()
-        result = run_detect(conn, ruleset, since=_parse_time(since, "--since"),
+        eng = _engine(engine, spark_master)
+        conn = eng.connect(st)
+        result = eng.detect(conn, ruleset, since=_parse_time(since, "--since"),
                             until=_parse_time(until, "--until"))
     finally:
         st.close()
@@ -344,8 +372,8 @@ def hunt(
     no_sigma: Annotated[bool, _NO_SIGMA_OPT] = False,
     tenants: Annotated[Path | None, typer.Option(
         "--tenants", help="JSON/YAML map of bucket name to tenant (client).")] = None,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb (spark: not in this build).")
-                      ] = "duckdb",
+    engine: Annotated[EngineName, _ENGINE_OPT] = EngineName.duckdb,
+    spark_master: Annotated[str | None, _SPARK_MASTER_OPT] = None,
     fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help="Exit 1 when an incident at or above this severity is found.")
                        ] = None,
@@ -358,8 +386,6 @@ def hunt(
     from trailhound.hunt import SEVERITY_ORDER, load_tenants
     from trailhound.hunt import hunt as run_hunt
 
-    if engine != "duckdb":
-        raise UsageError(f"--engine {engine}: only duckdb is available in this build")
     if not sources and store is None:
         raise UsageError("give log sources to ingest, or --store with an existing store")
     for p in rules or []:
@@ -381,7 +407,8 @@ def hunt(
 
     result = run_hunt(list(sources or []), out_dir, store=store, rule_paths=list(rules or []),
                       overrides=overrides, tenants=tenant_map, include_sigma=not no_sigma,
-                      progress=say, ci_markers=markers)
+                      progress=say, ci_markers=markers,
+                      engine=_engine(engine, spark_master))
     from trailhound.display import render_hunt_summary
 
     render_hunt_summary(out, result)
