@@ -507,7 +507,7 @@ def watch(
     ruleset = load_rules(list(rules or []), include_sigma=not no_sigma, overrides=overrides)
 
     def say(msg: str) -> None:
-        err.print(f"[dim]{rich_safe(msg)}[/dim]")
+        err.print(f"[dim]{rich_safe(msg)}[/dim]", soft_wrap=True)
 
     cfg = WatchConfig(store=store, source=source, out=out_dir, interval=every,
                       tenants=tenant_map, once=once, max_polls=max_polls, s3=s3, replay=rep)
