@@ -253,14 +253,16 @@ def render_replay_summary(console: Console, summary, replay, interval: float  # 
     """How fast the replayed attack was caught, in simulated time: from the first attacker
     event, and from the delivery of the file that held it."""
     console.print(f"replay: {replay.delivered} files, {summary.polls} polls every "
-                  f"{_duration(interval)} of trail time, {summary.lines} lines out")
+                  f"{_duration(interval)} of trail time, {summary.lines} lines out",
+                  soft_wrap=True)
     first = summary.first_incident_line
     if first is None:
         console.print("replay: no incident line")
         return
     seen, clock, delivered = first["first_seen"], first["clock"], first.get("delivered")
     console.print(f"first attacker event: {seen:%Y-%m-%d %H:%M:%S}Z"
-                  + (f" (its file delivered {delivered:%H:%M}Z)" if delivered else ""))
+                  + (f" (its file delivered {delivered:%H:%M}Z)" if delivered else ""),
+                  soft_wrap=True)
     line = (f"first incident line: {clock:%Y-%m-%d %H:%M:%S}Z trail time "
             f"({rich_safe(first['severity'])}, {rich_safe(first['incident'])}): "
             f"{_duration((clock - seen).total_seconds())} after the event")
@@ -268,7 +270,7 @@ def render_replay_summary(console: Console, summary, replay, interval: float  # 
         lag = (clock - delivered).total_seconds()
         verdict = "within" if lag <= interval else "NOT within"
         line += f", {_duration(lag)} after delivery ({verdict} one polling interval)"
-    console.print(line)
+    console.print(line, soft_wrap=True)
 
 
 def _duration(seconds: float) -> str:
