@@ -146,11 +146,17 @@ def test_poll_with_nothing_new_emits_nothing_and_keeps_outputs(
 
 
 def test_exec_gets_each_line_on_stdin(corpus: Path, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
     sink = tmp_path / "paged.ndjson"
+    truth = orjson.loads((corpus / "truth.json").read_bytes())
+    start = datetime.fromisoformat(truth["attack"]["window"]["start"].rstrip("Z"))
+    # The history up to 10 minutes before the attack at once, then 5-minute polls.
+    begin = (start - timedelta(minutes=10)).isoformat(timespec="minutes")
     r = invoke([
-        "watch", "--replay", str(corpus), "--speed", "max", "--interval", "6h",
-        "--store", str(tmp_path / "store"), "--out", str(tmp_path / "out"),
-        "--exec", f"sh -c 'cat >> {sink}'"])
+        "watch", "--replay", str(corpus), "--replay-from", begin, "--speed", "max",
+        "--interval", "5m", "--max-polls", "8", "--store", str(tmp_path / "store"),
+        "--out", str(tmp_path / "out"), "--exec", f"sh -c 'cat >> {sink}'"])
     assert r.exit_code == 0, r.output
     streamed = (tmp_path / "out" / "stream.ndjson").read_bytes()
     assert streamed and sink.read_bytes() == streamed
