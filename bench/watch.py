@@ -5,7 +5,7 @@ on a store already holding N events (cost must not grow with the store).
 
 The store is the simulated organisation's week (`bench/ingest.py`'s corpus, seed 7), ingested
 once and cached in bench/data/store-duckdb-<N>k; each run works on a copy. The new trail is
-the same organisation's next day at the simulator's default rate (30,000 events/day, benign),
+the same organisation's day after at the simulator's default rate (30,000 events/day, benign),
 delivered file by file as CloudTrail would, one poll per 5 minutes of trail time. The floor
 is gunzip + orjson of the same files (what any reader pays), measured in the same run.
 """
@@ -48,13 +48,13 @@ def ensure_store(events: int) -> Path:
 
 
 def ensure_tail() -> Path:
-    """The organisation's next day (the bench corpora end on 2026-03-23)."""
+    """The organisation's trail after the store's (the week's deliveries run into 03-23)."""
     from trailhound.simulate import generate
 
-    tail = ROOT / "bench" / "data" / "watch-tail-2026-03-23"
+    tail = ROOT / "bench" / "data" / "watch-tail-2026-03-24"
     if not (tail / "truth.json").exists():
         print(f"generating the next day's trail in {tail} ...", flush=True)
-        generate(tail, scenario="benign", days=1, seed=7, start=date(2026, 3, 23),
+        generate(tail, scenario="benign", days=1, seed=7, start=date(2026, 3, 24),
                  overwrite=True)
     return tail
 

@@ -54,3 +54,14 @@ def test_late_delivery_rebuilds_and_stays_exact(tmp_path: Path) -> None:
     assert sorted((a["rule_id"], tuple(a["event_ids"])) for a in watched) == sorted(
         (a.rule_id, a.event_ids) for a in batch.alerts)
     assert watched
+
+
+def test_one_forged_future_timestamp_does_not_make_every_later_poll_late(tmp_path: Path) -> None:
+    inbox, store, out = tmp_path / "inbox", tmp_path / "store", tmp_path / "out"
+    inbox.mkdir()
+    honest = [ct.record("ListUsers", time=f"2026-03-19T10:{m:02d}:00Z") for m in range(0, 50, 5)]
+    forged = ct.record("ListUsers", time="2026-03-19T22:00:00Z")  # 12 h ahead of the rest
+    _deliver(inbox, "20260319T1055Z", [*honest, forged])
+    _poll(inbox, store, out)
+    _deliver(inbox, "20260319T1105Z", [ct.record("ListRoles", time="2026-03-19T11:00:00Z")])
+    assert "state rebuilt" not in _poll(inbox, store, out)

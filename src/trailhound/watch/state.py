@@ -28,6 +28,7 @@ STATE_VERSION = "2"
 # Events stamped further in the future than this are kept in the store and judged, but do
 # not move the watch's clock (a skewed or forged timestamp must not expire the state).
 FUTURE_SKEW = timedelta(days=1)
+CLOCK_SPREAD = timedelta(hours=1)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class WatchState:
                              location=str(self.path)) from None
         self.conn.execute("SET TimeZone='UTC'")
         self.conn.execute("SET enable_progress_bar = false")
+        self.conn.execute("SET preserve_insertion_order = false")
         # Not under the store's tmp/: every ingest empties that.
         spill = folder / "spill"
         spill.mkdir(parents=True, exist_ok=True)
@@ -115,11 +117,17 @@ class WatchState:
         define_events_view(self.conn, [str(root / p) for p in parts], name, temp=True)
 
     def _newest(self, relation: str) -> datetime | None:
+        """The trail's clock after these events: their latest time, but never more than an
+        hour past their 90th percentile. One forged or skewed timestamp must not move the
+        clock ahead (every later, honest delivery would then look late and force a rebuild);
+        too early a clock only keeps a little more state."""
         limit = datetime.now(UTC).replace(tzinfo=None) + FUTURE_SKEW
-        (t,) = self.conn.execute(
-            f"SELECT max(event_time) FROM {relation} WHERE event_time <= {ts_sql(limit)}"
-        ).fetchone()
-        return t
+        (t, p90) = self.conn.execute(
+            f"SELECT max(event_time), quantile_disc(event_time, 0.9) FROM {relation} "
+            f"WHERE event_time <= {ts_sql(limit)}").fetchall()[0]
+        if t is None:
+            return None
+        return min(t, p90 + CLOCK_SPREAD)
 
     def bootstrap(self) -> PollChanges:
         """(Re)build everything from the committed store: the alert book is what a batch
@@ -142,9 +150,18 @@ class WatchState:
             span = wd.retained_span(self.plans)
             recent_from = newest - span if newest else None
             where = f"event_time >= {ts_sql(recent_from)}" if recent_from else "true"
-            # In time order, so that the per-row-group time ranges let polls skip old rows.
-            c.execute(f"INSERT INTO recent SELECT * FROM store_events WHERE {where} "
-                      "ORDER BY event_time")
+            # Hour by hour: rows land roughly in time order (row-group time ranges then let
+            # polls skip old rows) without sorting a day of full events in memory at once.
+            if recent_from is None:
+                c.execute(f"INSERT INTO recent SELECT * FROM store_events WHERE {where}")
+            else:
+                (top,) = c.execute("SELECT max(event_time) FROM store_events").fetchall()[0]
+                h = recent_from
+                while h <= top:
+                    c.execute("INSERT INTO recent SELECT * FROM store_events "
+                              f"WHERE event_time >= {ts_sql(h)} "
+                              f"AND event_time < {ts_sql(h + timedelta(hours=1))}")
+                    h += timedelta(hours=1)
             wd.absorb(c, [p for p in self.plans if p.kind == "new_terms"], "store_events")
             for p in self.plans:
                 if p.kind == "sequence":
