@@ -8,7 +8,8 @@ IP, account, times), incidents.json whole (keys, principals, IPs, buckets, bytes
 severity, confidence), the evidence files. The Spark run is also scored against the
 simulator's truth, so parity cannot hold by both engines finding nothing.
 
-The cross-account scenario runs through the library.
+The reference scenario runs through the CLI (`hunt --engine spark --spark-master local[2]`),
+the cross-account one through the library.
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ def assert_attack_found(out: Path, truth: dict) -> None:
     assert row["severity"] in ("high", "critical"), row
     assert row["keys_r"] == row["ips_r"] == row["princ_r"] == 1.0, row
     assert row["buckets_exact"], row
+
+
+def test_reference_attack_through_the_cli(tmp_path, spark_engine, cli):
+    src, tenants, truth = simulated(tmp_path, "full")
+    (tmp_path / "tenants.json").write_text(json.dumps(tenants))
+    hunt([str(src)], tmp_path / "duck", tenants=tenants)
+    code, _, err = cli("hunt", str(src), "--out", str(tmp_path / "spark"),
+                       "--tenants", str(tmp_path / "tenants.json"),
+                       "--engine", "spark", "--spark-master", "local[2]")
+    assert code == 0, err
+    assert_same_hunt(tmp_path / "duck", tmp_path / "spark")
+    assert_attack_found(tmp_path / "spark", truth)
+    assert incidents_of(tmp_path / "spark")["incidents"][0]["severity"] == "critical"
 
 
 def test_cross_account_lineage_through_the_library(tmp_path, spark_engine):

@@ -57,15 +57,19 @@ DEFAULT_BATCH_BYTES = 512 * 1024 * 1024  # stored (compressed) bytes per Spark j
 MAX_OBJECTS_PER_BATCH = 50_000
 MAX_RECORDS_PER_FILE = 2_000_000
 
-# Session settings for the ingest's own session: a file that vanished or cannot be read is
-# quarantined like in the DuckDB ingest (it comes back without a row), not a failed job; the
-# UDF gets a bounded number of objects per call.
+# Session settings of the ingest: the UDF gets a bounded number of objects per call, small
+# objects are packed into tasks, and the staged output (one row per object, its events nested)
+# is read back row by row: the vectorized reader would reserve one contiguous buffer for the
+# nested events of a whole batch of objects.
 INGEST_SQL_CONF = {
-    "spark.sql.files.ignoreMissingFiles": "true",
-    "spark.sql.files.ignoreCorruptFiles": "true",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "64",
     "spark.sql.files.openCostInBytes": str(256 * 1024),
+    "spark.sql.parquet.enableNestedColumnVectorizedReader": "false",
 }
+# Only the read of the log objects tolerates files that vanished or cannot be read: they come
+# back without a row and are quarantined like in the DuckDB ingest. (Set for the session, the
+# same tolerance would let a failed read of Spark's own staged output drop events silently.)
+SOURCE_READ_OPTIONS = {"ignoreMissingFiles": "true", "ignoreCorruptFiles": "true"}
 
 # What makes two deliveries of one eventID the same event (store/batch.py's _CONTENT_SQL,
 # hashed with Spark's xxhash64: only ever compared with hashes Spark computed).
@@ -120,6 +124,11 @@ def ingest(sources: list[str], store: Store, spark: SparkSession, *,
                 stats.seconds = time.perf_counter() - started
                 if progress:
                     progress(stats)
+        except ConnectionError as e:  # py4j lost the JVM: it exited (memory, killed)
+            raise StoreError(f"Spark stopped during the ingest ({e}); what was committed is "
+                             "intact, run ingest again to finish (more spark.driver.memory "
+                             "or spark.executor.memory may be needed)",
+                             location=str(store.root)) from e
         except OSError as e:
             raise StoreError(f"cannot write the store ({e.strerror or e}); what was committed "
                              "is intact, free space and run ingest again to finish",
@@ -244,20 +253,27 @@ def _batches(objects: Iterator[Listed], store: Store, stats: IngestStats,
 def _process(spark: SparkSession, store: Store, batch: list[Listed], fids: list[int],
              stats: IngestStats, seen_sha: dict[str, str], *, max_object_bytes: int,
              max_record_bytes: int) -> None:
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     batch_id = uuid.uuid4().hex[:16]
     info = spark.createDataFrame([(f, o.name, o.path) for f, o in zip(fids, batch, strict=True)],
                                  "f bigint, name string, path string")
-    raw = spark.read.format("binaryFile").load([escape_glob(o.path) for o in batch])
+    raw = (spark.read.format("binaryFile").options(**SOURCE_READ_OPTIONS)
+           .load([escape_glob(o.path) for o in batch]))
     udf = _udf(max_object_bytes, max_record_bytes)
-    out = (raw.select("path", "content").join(F.broadcast(info), "path")
+    # The executors' output is written once to tmp/ and read back by each pass below. (A
+    # cached DataFrame would build 10,000-object column batches in the JVM heap before it
+    # could spill: a few GB for a batch of large objects.)
+    staged = store.tmp_dir / f"spark-{batch_id}-normalized"
+    _guard(raw.select("path", "content").join(F.broadcast(info), "path")
            .select("f", udf("f", "name", "content").alias("r"))
-           .persist(StorageLevel.MEMORY_AND_DISK))
+           .write.option("parquet.block.size", 16 * 1024 * 1024).mode("overwrite").parquet,
+           uri(str(staged)))
+    out = spark.read.parquet(read_uri(str(staged)))
+    flat = store.tmp_dir / f"spark-{batch_id}-events"
     try:
         found = {int(r.f): r for r in _guard(out.select(
-            "f", "r.sha256", "r.format", "r.bad", "r.raw_bytes").collect)}
+            "f", "r.sha256", "r.format", "r.bad", "r.raw_bytes", "r.n_events").collect)}
         refused: dict[int, list[BadRecord]] = {}
         for r in _guard(out.select("f", F.explode("r.refused").alias("x"))
                         .select("f", "x.*").collect):
@@ -265,9 +281,14 @@ def _process(spark: SparkSession, store: Store, batch: list[Listed], fids: list[
                 BadRecord(r.position, r.reason, (r.text or "").encode()))
 
         items, excluded = _outcomes(store, batch, fids, found, seen_sha, stats)
-        events = (out.where(~F.col("f").isin(excluded) if excluded else F.lit(True))
-                  .select("f", F.explode("r.events").alias("e")).select("f", "e.*"))
+        # The events, one row each, staged once more: nested rows can only be read back row
+        # by row, flat ones column-wise (and the de-duplication reads a few columns only).
+        _guard(out.where(~F.col("f").isin(excluded) if excluded else F.lit(True))
+               .select("f", F.explode("r.events").alias("e")).select("f", "e.*")
+               .write.mode("overwrite").parquet, uri(str(flat)))
+        events = spark.read.parquet(read_uri(str(flat)))
         per_file, conflicts, parts = _dedupe_and_write(spark, store, events, batch_id)
+        _check_counts(found, per_file, excluded, store)
         res = BatchResult(per_file=per_file,
                           bad_records={f: r for f, r in refused.items() if f not in excluded},
                           object_bad={p.fid: p.bad.reason for p in items if p.bad is not None},
@@ -276,7 +297,22 @@ def _process(spark: SparkSession, store: Store, batch: list[Listed], fids: list[
         objects, quarantine = account_batch(store, batch_id, items, res, stats)
         store.manifest.commit_batch(batch_id, parts, objects, quarantine)
     finally:
-        out.unpersist()
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(flat, ignore_errors=True)
+
+
+def _check_counts(found: dict[int, Any], per_file: dict[int, tuple[int, int]],
+                  excluded: list[int], store: Store) -> None:
+    """Every event the executors normalized reached de-duplication. A difference means a
+    stage lost rows (a read that failed quietly): stop before the manifest commits anything."""
+    skip = set(excluded)
+    lost = [(f, int(r.n_events or 0), per_file.get(f, (0, 0))[0]) for f, r in found.items()
+            if f not in skip and int(r.n_events or 0) != per_file.get(f, (0, 0))[0]]
+    if lost:
+        _, made, seen = lost[0]
+        raise StoreError(f"Spark lost events between stages ({len(lost)} objects, e.g. "
+                         f"{made} normalized, {seen} de-duplicated); nothing of this batch was "
+                         "committed, run ingest again", location=str(store.root))
 
 
 def _udf(max_object_bytes: int, max_record_bytes: int) -> Any:
@@ -334,47 +370,54 @@ def _no_read() -> bytes:
 def _dedupe_and_write(spark: SparkSession, store: Store, events: DataFrame, batch_id: str
                       ) -> tuple[dict[int, tuple[int, int]], dict[int, list[BadRecord]],
                                  list[tuple[str, int | None]]]:
+    """De-duplicate on narrow keys (object, position, eventID, content hash), as the DuckDB
+    ingest does: the wide rows (raw JSON) go through one pass only, the write."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     h = F.xxhash64(*[F.col(c) for c in _CONTENT_COLUMNS])
-    ev = events.withColumn("h", h).withColumn(
+    keys = events.select("f", "i", "event_id", "account", "date", h.alias("h"))
+    keys = keys.withColumn(
         "rn", F.row_number().over(Window.partitionBy("event_id").orderBy("f", "i")))
-    keys = [(r.account, r.date) for r in _guard(ev.select("account", "date").distinct().collect)]
-    existing_paths = _existing_parts(store, keys)
+    parts_of = [(r.account, r.date)
+                for r in _guard(keys.select("account", "date").distinct().collect)]
+    existing_paths = _existing_parts(store, parts_of)
+    stored = None
     if existing_paths:
         stored = (spark.read.schema(events_ddl(partitions=False))
                   .parquet(*[read_uri(p) for p in existing_paths])
                   .select("event_id", h.alias("sh")))
-        ev = ev.join(stored.select("event_id", F.lit(True).alias("in_store")).distinct(),
-                     "event_id", "left")
+        keys = keys.join(stored.select("event_id", F.lit(True).alias("in_store")).distinct(),
+                         "event_id", "left")
     else:
-        stored = None
-        ev = ev.withColumn("in_store", F.lit(False))
-    ev = ev.withColumn("dropped", (F.col("rn") > 1) | F.coalesce(F.col("in_store"), F.lit(False)))
-    ev = ev.persist(StorageLevel.MEMORY_AND_DISK)
+        keys = keys.withColumn("in_store", F.lit(False))
+    keys = keys.withColumn(
+        "dropped", (F.col("rn") > 1) | F.coalesce(F.col("in_store"), F.lit(False)))
+    keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         per_file = {int(r.f): (int(r.n), int(r.n) - int(r.d)) for r in _guard(
-            ev.groupBy("f").agg(F.count(F.lit(1)).alias("n"),
-                                F.sum(F.col("dropped").cast("int")).alias("d")).collect)}
-        ref = ev.where(~F.col("dropped")).select("event_id", F.col("h").alias("kh"))
+            keys.groupBy("f").agg(F.count(F.lit(1)).alias("n"),
+                                  F.sum(F.col("dropped").cast("int")).alias("d")).collect)}
+        ref = keys.where(~F.col("dropped")).select("event_id", F.col("h").alias("kh"))
         if stored is not None:
             ref = ref.unionByName(stored.select("event_id", F.col("sh").alias("kh")))
-        bad = (ev.where(F.col("dropped")).join(ref, "event_id")
-               .where(F.col("h") != F.col("kh"))
-               .select("f", "i", "event_id", F.substring("raw", 1, 65536).alias("text"))
-               .distinct())
+        conflicted = (keys.where(F.col("dropped")).join(ref, "event_id")
+                      .where(F.col("h") != F.col("kh")).select("f", "i").distinct())
+        bad = (events.join(conflicted, ["f", "i"])
+               .select("f", "i", "event_id", F.substring("raw", 1, 65536).alias("text")))
         conflicts: dict[int, list[BadRecord]] = {}
         for r in sorted(_guard(bad.collect), key=lambda r: (r.f, r.i)):
             conflicts.setdefault(int(r.f), []).append(BadRecord(
                 f"record {r.i}", f"same eventID {r.event_id} as an event already kept, "
                 "different content (first copy kept; this one saved here)",
                 (r.text or "").encode()))
-        kept = ev.where(~F.col("dropped")).select(*COLUMN_NAMES, "account", "date")
+        dropped = keys.where(F.col("dropped")).select("f", "i")
+        kept = (events.join(dropped, ["f", "i"], "left_anti")
+                .select(*COLUMN_NAMES, "account", "date"))
         parts = _write(store, kept, batch_id)
     finally:
-        ev.unpersist()
+        keys.unpersist()
     return per_file, conflicts, parts
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ RESULT_TYPE = pa.struct([
     pa.field("format", pa.string()),
     pa.field("bad", pa.string()),
     pa.field("raw_bytes", pa.int64()),
+    pa.field("n_events", pa.int64()),
     pa.field("events", pa.list_(pa.struct(EVENT_FIELDS))),
     pa.field("refused", pa.list_(pa.struct(BAD_FIELDS))),
 ])
@@ -54,6 +56,7 @@ def spark_result_ddl() -> str:
     events = ", ".join(["i: bigint", *[f"{c.name}: {SPARK_TYPES[c.sql_type]}" for c in COLUMNS],
                         "account: string", "date: date"])
     return ("struct<sha256: string, format: string, bad: string, raw_bytes: bigint, "
+            "n_events: bigint, "
             f"events: array<struct<{events}>>, "
             "refused: array<struct<position: string, reason: string, text: string>>>")
 
@@ -115,6 +118,7 @@ def process_objects(fids: list[int], names: list[str], contents: list[bytes | No
          pa.array([meta[f]["format"] for f in fids], pa.string()),
          pa.array([meta[f]["bad"] for f in fids], pa.string()),
          pa.array([meta[f]["raw_bytes"] for f in fids], pa.int64()),
+         pa.array([b - a for a, b in pairwise(offsets)], pa.int64()),
          event_lists, refused_lists],
         fields=list(RESULT_TYPE))
 
