@@ -42,13 +42,16 @@ def ci_key_alerts(conn: duckdb.DuckDBPyConnection, markers: Iterable[str]) -> li
             SELECT access_key_id FROM tagged GROUP BY access_key_id
             HAVING count(*) >= ? AND avg(ci::INT) >= ?
         )
-        SELECT access_key_id, any_value(principal_arn), any_value(source_ip), any_value(account),
+        SELECT access_key_id, arg_min(principal_arn, (event_time, event_id)),
+               arg_min(source_ip, (event_time, event_id)), arg_min(account, (event_time, event_id)),
                date_trunc('hour', event_time) AS hour, min(event_time), max(event_time),
                list(event_id ORDER BY event_id)
         FROM tagged WHERE NOT ci AND access_key_id IN (SELECT access_key_id FROM ci_keys)
           AND NOT coalesce(ends_with(source_ip, '.amazonaws.com'), false)
         GROUP BY access_key_id, hour ORDER BY 6
     """, [marks, MIN_EVENTS, MIN_SHARE]).fetchall()
+    # The alert's principal, address and account are its first event's (as for rule alerts),
+    # so both engines name the same ones.
     return [Alert(rule_id=RULE_ID, title=TITLE, severity="medium",
                   stage="credential-validation", techniques=("T1078.004", "T1552.001"),
                   event_ids=tuple(ids), event_time=first, last_event_time=last,
