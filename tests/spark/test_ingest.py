@@ -132,3 +132,38 @@ def test_manifest_names_every_s3_spelling_alike():
     assert manifest_name("s3://trail/k") == "s3://trail/k"
     assert manifest_name("file:/tmp/a b/x.json") == "/tmp/a b/x.json"
     assert manifest_name("hdfs://nn/logs/x.json") == "hdfs://nn/logs/x.json"
+
+
+def test_a_run_that_dies_before_its_commit_is_finished_by_the_next(tmp_path, spark_engine,
+                                                                     monkeypatch):
+    """Parts of a batch moved into events/ but never committed are orphans: the next run
+    removes them and reads those objects again, ending equal to one clean run."""
+    from trailhound.store.manifest import Manifest
+
+    src = tmp_path / "src"
+    ct.write_aws_layout(src, records(90), per_file=15)
+    ct.write_aws_layout(src, records(20, 80), stamp="20260319T1100Z")  # 10 re-deliveries
+    calls = {"n": 0}
+    real = Manifest.commit_batch
+
+    def dies_on_second(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Manifest, "commit_batch", dies_on_second)
+    st = Store(tmp_path / "store", create=True)
+    with pytest.raises(KeyboardInterrupt):
+        spark_engine.ingest([str(src)], st, batch_bytes=2000)
+    monkeypatch.setattr(Manifest, "commit_batch", real)
+    assert list((tmp_path / "store" / "events").glob("*/*/*.parquet"))  # orphans exist
+    again = spark_engine.ingest([str(src)], st, batch_bytes=2000)
+    st.close()
+    assert again.orphan_parts_removed > 0
+    clean = Store(tmp_path / "clean", create=True)
+    duck_ingest([str(src)], clean)
+    clean.close()
+    assert rows_of(tmp_path / "store") == rows_of(tmp_path / "clean")
+    objects = {o[0]: o[4:] for o in manifest_of(tmp_path / "store")["objects"]}
+    assert {s for s, *_ in objects.values()} == {"loaded"}
