@@ -58,3 +58,12 @@ def test_a_dropped_table_is_gone(conns):
     spark.execute("DROP TABLE gone")
     with pytest.raises(duckdb.Error):
         spark.execute("SELECT * FROM gone").fetchall()
+
+
+def test_a_configured_shuffle_partition_count_is_kept(spark_conf):
+    """trailhound only sizes shuffles for local mode when nobody configured them: the shared
+    test context sets 2, and a trailhound session on it keeps 2 (not 2 per core)."""
+    from trailhound.spark.session import SHUFFLE_PARTITIONS, get_session
+
+    session = get_session("local[2]", conf=spark_conf)
+    assert session.conf.get(SHUFFLE_PARTITIONS) == spark_conf[SHUFFLE_PARTITIONS]
