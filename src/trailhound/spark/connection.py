@@ -26,14 +26,17 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from trailhound.errors import TrailhoundError
 from trailhound.spark.sql import TranslationError, parse_duckdb, to_spark, translate
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-class SparkQueryError(duckdb.Error):
-    """A statement Spark refused or failed to run (message: its first line)."""
+class SparkQueryError(duckdb.Error, TrailhoundError):
+    """A statement Spark refused or failed to run (message: its first line). A `duckdb.Error`
+    for the callers that handle a failing query (detect skips the rule); a `TrailhoundError`
+    so that one escaping to the CLI is one line, not a traceback."""
 
 
 class SparkResult:

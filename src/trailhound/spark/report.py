@@ -11,12 +11,16 @@ results, instead of as hundreds of small Spark jobs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import shutil
+import uuid
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from trailhound.normalize import COLUMN_NAMES
+from trailhound.spark.connection import _guard
+from trailhound.spark.store import uri
 
 if TYPE_CHECKING:
     from trailhound.correlate import Correlation
@@ -63,16 +67,33 @@ def report_connection(conn: SparkConnection, correlation: Correlation, store: St
     keys = lineage_keys(conn, seeds, MAX_DEPTH) if seeds else []
     conn.register("report_keys", pa.table({"k": pa.array(keys, pa.string())}))
     cols = ", ".join((*COLUMN_NAMES, "account", "date"))
-    events = conn.execute(
-        f"SELECT {cols} FROM events WHERE access_key_id IN (SELECT k FROM report_keys) "
-        "OR event_id IN (SELECT event_id FROM att)").fetch_arrow_table()
-    att = conn.execute("SELECT * FROM att").fetch_arrow_table()
-    att_events = conn.execute("SELECT * FROM att_events").fetch_arrow_table()
-    conn.unregister("report_keys")
-
+    # Written by the executors as Parquet, not collected through the driver: a lineage key
+    # can be a busy CI key with millions of events, more than a driver's result limit.
+    extract = store.tmp_dir / f"report-extract-{uuid.uuid4().hex}"
     local = new_connection(temp_dir=store.tmp_dir / "duckdb")
-    for name, table in (("events", events), ("att", att), ("att_events", att_events)):
-        local.register(f"{name}_arrow", table)
-        local.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-        local.unregister(f"{name}_arrow")
+    try:
+        for name, sql in (
+                ("events", f"SELECT {cols} FROM events WHERE access_key_id IN "
+                           "(SELECT k FROM report_keys) OR event_id IN (SELECT event_id FROM att)"),
+                ("att", "SELECT * FROM att"), ("att_events", "SELECT * FROM att_events")):
+            df = conn.query(sql)
+            folder = extract / name
+            _guard(df.write.mode("overwrite").parquet, uri(str(folder)))
+            files = sorted(str(f) for f in folder.glob("*.parquet"))
+            if files:
+                local.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_parquet(?)",
+                              [files])
+            else:  # Spark writes no part file for no rows: an empty table of the same shape
+                local.register(f"{name}_arrow", _empty_arrow(df))
+                local.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+                local.unregister(f"{name}_arrow")
+    finally:
+        conn.unregister("report_keys")
+        shutil.rmtree(extract, ignore_errors=True)
     return local
+
+
+def _empty_arrow(df: Any) -> pa.Table:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(df.schema).empty_table()
