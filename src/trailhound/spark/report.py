@@ -1,12 +1,13 @@
-"""The report stage of a Spark hunt: a small local extract, read by the unchanged report code.
+"""The report stage of a Spark hunt: a local extract, read by the unchanged report code.
 
-Detection and correlation run on Spark over every event. What the report then reads is small
-and bounded by the incidents, not by the store: the attributed events (`att`, `att_events`),
+Detection and correlation run on Spark over every event. What the report then reads is
+bounded by the incidents, not by the store: the attributed events (`att`, `att_events`),
 and for `investigate` the events of every key in each incident's lineage (created keys and
-obtained sessions, to the depth `investigate` follows). Those rows are pulled to the driver
-once, as Arrow, into an in-memory DuckDB, and the report's queries (timeline, milestones,
-evidence files, the investigation) run there as they do after a DuckDB hunt, with the same
-results, instead of as hundreds of small Spark jobs.
+obtained sessions, to the depth `investigate` follows). The executors write those rows once
+as Parquet under the store's tmp/ (a lineage key may be a busy CI key: millions of rows, too
+many to collect through the driver), a local DuckDB loads them, and the report's queries
+(timeline, milestones, evidence files, the investigation) run there as they do after a
+DuckDB hunt, with the same results, instead of as hundreds of small Spark jobs.
 """
 
 from __future__ import annotations
