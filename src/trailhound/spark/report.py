@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -80,21 +80,10 @@ def report_connection(conn: SparkConnection, correlation: Correlation, store: St
             df = conn.query(sql)
             folder = extract / name
             _guard(df.write.mode("overwrite").parquet, uri(str(folder)))
+            # No rows still make one part file holding the schema (Spark writes it).
             files = sorted(str(f) for f in folder.glob("*.parquet"))
-            if files:
-                local.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_parquet(?)",
-                              [files])
-            else:  # Spark writes no part file for no rows: an empty table of the same shape
-                local.register(f"{name}_arrow", _empty_arrow(df))
-                local.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-                local.unregister(f"{name}_arrow")
+            local.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_parquet(?)", [files])
     finally:
         conn.unregister("report_keys")
         shutil.rmtree(extract, ignore_errors=True)
     return local
-
-
-def _empty_arrow(df: Any) -> pa.Table:
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(df.schema).empty_table()
