@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -152,12 +153,11 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     _atomic_write(st.root / "incidents.json", data)
     result.files.append(out / "incidents.json")
 
-    lines = []
-    for n, a in enumerate(result.detect.alerts):
-        d = a.to_dict()
-        d["incident_id"] = result.correlation.alert_incident.get(n)
-        lines.append(orjson.dumps(d))
-    _atomic_write(out / "alerts.ndjson", b"\n".join(lines) + (b"\n" if lines else b""))
+    # Streamed: an alert of a noisy rule can list a million event ids.
+    with _atomic_file(out / "alerts.ndjson") as fh:
+        for n, a in enumerate(result.detect.alerts):
+            fh.writelines(a.json_pieces(incident_id=result.correlation.alert_incident.get(n)))
+            fh.write(b"\n")
     result.files.append(out / "alerts.ndjson")
 
     ev_dir = out / "evidence"
@@ -227,9 +227,20 @@ def _iso(t: Any) -> str | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with _atomic_file(path) as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears at `path` whole, or not at all (the old one stays)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)

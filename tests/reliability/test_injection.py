@@ -104,10 +104,11 @@ def alerts(records: list[dict[str, Any]], ruleset: RuleSet) -> tuple[set, list]:
     conn = events_connection(records)
     try:
         res = detect(conn, ruleset)
+        # Read before the connection closes: DuckDB's detect keeps the ids in it.
+        return {(a.rule_id, tuple(sorted(a.event_ids)), a.count) for a in res.alerts}, sorted(
+            res.skipped)
     finally:
         conn.close()
-    return {(a.rule_id, tuple(sorted(a.event_ids)), a.count) for a in res.alerts}, sorted(
-        res.skipped)
 
 
 def test_hostile_values_match_exactly_like_plain_ones(ruleset: RuleSet,

@@ -41,6 +41,7 @@ from trailhound.correlate.profile import (
     mark_org_networks,
 )
 from trailhound.correlate.stages import stage_case_sql, technique_case_sql
+from trailhound.rules.alert_ids import StoredIds
 
 MAX_LINEAGE_DEPTH = 12
 _LOOK_ONLY = frozenset({"credential-validation", "discovery"})
@@ -147,17 +148,27 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
 
 
 def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> None:
+    """`alert_events`: one row per (alert, event). Ids DuckDB's `detect` left in the engine
+    (`StoredIds`) are joined there, never read into Python: at ten million events they are
+    millions of strings. Tuple ids (Spark, the watch, CI-key alerts) are loaded from Arrow."""
+    on_duckdb = isinstance(conn, duckdb.DuckDBPyConnection)
+    stored: dict[str, list[tuple[int, int, str, int, str | None]]] = {}
     ids: list[str] = []
     rule_ids: list[str] = []
     idx: list[int] = []
     rank: list[int] = []
     stage: list[str | None] = []
     for n, a in enumerate(alerts):
+        r = SEVERITY_RANK.get(a.severity, 1)
+        if on_duckdb and isinstance(a.event_ids, StoredIds) and a.event_ids.conn is conn:
+            stored.setdefault(a.event_ids.table, []).append(
+                (a.event_ids.alert_no, n, a.rule_id, r, a.stage))
+            continue
         for eid in a.event_ids:
             ids.append(eid)
             rule_ids.append(a.rule_id)
             idx.append(n)
-            rank.append(SEVERITY_RANK.get(a.severity, 1))
+            rank.append(r)
             stage.append(a.stage)
     table = pa.table({
         "event_id": pa.array(ids, pa.string()), "alert_index": pa.array(idx, pa.int64()),
@@ -166,8 +177,31 @@ def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> 
         "validator": pa.array([False] * len(ids), pa.bool_()),
     })
     conn.register("alert_events_arrow", table)
-    conn.execute("CREATE OR REPLACE TEMP TABLE alert_events AS SELECT * FROM alert_events_arrow")
     conn.execute("CREATE OR REPLACE TEMP TABLE cand_keys (k VARCHAR)")
+    if not on_duckdb:
+        conn.execute("CREATE OR REPLACE TEMP TABLE alert_events AS "
+                     "SELECT * FROM alert_events_arrow")
+        return
+    conn.execute("CREATE OR REPLACE TEMP TABLE alert_events_listed AS "
+                 "SELECT * FROM alert_events_arrow")
+    conn.unregister("alert_events_arrow")
+    rows = [(t, *row) for t, (_, group) in enumerate(sorted(stored.items())) for row in group]
+    conn.register("alert_map_arrow", pa.table({
+        "tbl": pa.array([r[0] for r in rows], pa.int64()),
+        "alert_no": pa.array([r[1] for r in rows], pa.int64()),
+        "alert_index": pa.array([r[2] for r in rows], pa.int64()),
+        "rule_id": pa.array([r[3] for r in rows], pa.string()),
+        "rank": pa.array([r[4] for r in rows], pa.int64()),
+        "stage": pa.array([r[5] for r in rows], pa.string())}))
+    conn.execute("CREATE OR REPLACE TEMP TABLE alert_map AS SELECT * FROM alert_map_arrow")
+    conn.unregister("alert_map_arrow")
+    # A view: the (alert, event) rows of stored ids are made where they are read, so they
+    # exist in no second copy.
+    parts = ["SELECT * FROM alert_events_listed", *(
+        f"SELECT i.event_id, m.alert_index, m.rule_id, m.rank, m.stage, false AS validator "
+        f"FROM {name} i JOIN alert_map m ON m.tbl = {t} AND m.alert_no = i.alert_no"
+        for t, name in enumerate(sorted(stored)))]
+    conn.execute("CREATE OR REPLACE TEMP VIEW alert_events AS " + " UNION ALL ".join(parts))
 
 
 # A person's SSO role is shared by every person given it, so its sessions are profiled per

@@ -49,6 +49,15 @@ def alert_ids_sql(rule: Rule, tr: TimeRange = ALL_TIME,
             + "SELECT list(event_id) FROM g WHERE entity = $1 AND bucket = $2")
 
 
+# What each alert row carries besides its event ids; one definition for both ways of running.
+_ALERT_COLUMNS = """count(*) AS n,
+       min(event_time) AS first_time, max(event_time) AS last_time,"""
+_ALERT_ORIGIN = """arg_min(access_key_id, event_time) AS access_key_id,
+       arg_min(principal_arn, event_time) AS principal_arn,
+       arg_min(source_ip, event_time) AS source_ip,
+       arg_min(account, event_time) AS account"""
+
+
 def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME,
                state: dict[str, str] | None = None) -> str:
     """One row per alert: rule x entity x window (or per finding, for aggregate kinds).
@@ -58,15 +67,31 @@ def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME,
     string joined by U+001F: building 800 k Python strings out of a DuckDB list costs three
     times more than one split. An id containing U+001F (only a forged log has one) sets
     `odd_ids`, and run.py then fetches that alert's ids as a list instead."""
-    return _grouped(rule, tr, state) + """SELECT entity, bucket,
-       count(*) AS n,
-       min(event_time) AS first_time, max(event_time) AS last_time,
+    return _grouped(rule, tr, state) + f"""SELECT entity, bucket,
+       {_ALERT_COLUMNS}
        string_agg(event_id, chr(31)) AS event_ids,
        bool_or(contains(event_id, chr(31))) AS odd_ids,
-       arg_min(access_key_id, event_time) AS access_key_id,
-       arg_min(principal_arn, event_time) AS principal_arn,
-       arg_min(source_ip, event_time) AS source_ip,
-       arg_min(account, event_time) AS account
+       {_ALERT_ORIGIN}
 FROM g
 GROUP BY entity, bucket
 ORDER BY first_time, entity, bucket"""
+
+
+def grouped_hits_sql(rule: Rule, tr: TimeRange = ALL_TIME) -> str:
+    """The rule's evidence, one row per event with its alert's entity and bucket: what
+    `stored_alerts_sql` groups and the ids table is filled from (DuckDB's `detect`)."""
+    return _grouped(rule, tr) + """SELECT entity, bucket, event_id, event_time, access_key_id,
+       principal_arn, source_ip, account
+FROM g"""
+
+
+def stored_alerts_sql(hits_table: str) -> str:
+    """One row per alert of `hits_table` (made by `grouped_hits_sql`), numbered from $1 + 1
+    in the order `alerts_sql` returns them."""
+    return f"""SELECT $1 + row_number() OVER (ORDER BY first_time, entity, bucket) AS alert_no,
+       *
+FROM (SELECT entity, bucket,
+       {_ALERT_COLUMNS}
+       {_ALERT_ORIGIN}
+      FROM {hits_table}
+      GROUP BY entity, bucket)"""

@@ -7,10 +7,15 @@ loaded rule set can be shared between threads and cached without surprises.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
+
+from trailhound.rules.alert_ids import CHUNK, id_chunks
 
 KINDS: tuple[str, ...] = ("sigma", "new_terms", "threshold", "sequence")
 
@@ -88,14 +93,17 @@ class Rule:
 
 @dataclass(frozen=True)
 class Alert:
-    """Matches of one rule on one entity in one time window (CONTRACT.md, alerts.ndjson)."""
+    """Matches of one rule on one entity in one time window (CONTRACT.md, alerts.ndjson).
+
+    `event_ids` is a tuple, or on DuckDB a `StoredIds` reading them from the engine (see
+    `alert_ids`): write alerts out with `json_pieces`, which never holds them all."""
 
     rule_id: str
     title: str
     severity: str
     stage: str | None
     techniques: tuple[str, ...]
-    event_ids: tuple[str, ...]
+    event_ids: Sequence[str]
     event_time: datetime
     last_event_time: datetime
     access_key_id: str | None
@@ -105,14 +113,15 @@ class Alert:
     count: int
     incident_id: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_ids: bool = True) -> dict[str, Any]:
+        """`with_ids=False`: `event_ids` is left empty (see `json_pieces`)."""
         return {
             "rule_id": self.rule_id,
             "title": self.title,
             "severity": self.severity,
             "stage": self.stage,
             "techniques": list(self.techniques),
-            "event_ids": list(self.event_ids),
+            "event_ids": list(self.event_ids) if with_ids else [],
             "event_time": _iso(self.event_time),
             "last_event_time": _iso(self.last_event_time),
             "access_key_id": self.access_key_id,
@@ -122,6 +131,22 @@ class Alert:
             "count": self.count,
             "incident_id": self.incident_id,
         }
+
+    def json_pieces(self, *, chunk: int = CHUNK, **fields: Any) -> Iterator[bytes]:
+        """The alert as one line of JSON (no newline), in pieces of at most `chunk` ids, so
+        an alert with a million events is never one million Python strings at once.
+        `fields` replace keys of `to_dict` (the hunt sets `incident_id`)."""
+        d = self.to_dict(with_ids=False)
+        d.update(fields)
+        # Unique: inside a JSON string every quote is escaped, so this is the key itself.
+        head, tail = orjson.dumps(d).split(b'"event_ids":[]', 1)
+        yield head + b'"event_ids":['
+        sep = b""
+        for ids in id_chunks(self.event_ids, chunk):
+            if ids:
+                yield sep + orjson.dumps(list(ids))[1:-1]
+                sep = b","
+        yield b"]" + tail
 
 
 def _iso(t: datetime) -> str:

@@ -29,15 +29,25 @@ def _dump(obj: Any, out: IO[str], *, indent: bool = True) -> None:
 def alerts_ndjson(alerts: list[Alert], out: IO[str] | None = None) -> None:
     out = out or sys.stdout
     for a in alerts:
-        _dump(a.to_dict(), out, indent=False)
+        for piece in a.json_pieces():
+            out.write(piece.decode())
+        out.write("\n")
 
 
 def detect_json(result: DetectResult, out: IO[str] | None = None) -> None:
-    _dump({
-        "alerts": [a.to_dict() for a in result.alerts],
+    """One JSON document, written alert by alert (an alert may list a million ids)."""
+    out = out or sys.stdout
+    out.write('{\n  "alerts": [')
+    for n, a in enumerate(result.alerts):
+        out.write(",\n    " if n else "\n    ")
+        for piece in a.json_pieces():
+            out.write(piece.decode())
+    out.write("\n  ],\n" if result.alerts else "],\n")
+    rest = orjson.dumps({
         "skipped": [{"rule": r, "reason": why} for r, why in result.skipped],
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
-    }, out or sys.stdout)
+    }, option=orjson.OPT_INDENT_2).decode()
+    out.write(rest[rest.index("\n") + 1:] + "\n")
 
 
 def detect_table(console: Console, result: DetectResult, *, max_ids: int = 3) -> None:
