@@ -66,6 +66,15 @@ INGEST_SQL_CONF = {
     "spark.sql.files.openCostInBytes": str(256 * 1024),
     "spark.sql.parquet.enableNestedColumnVectorizedReader": "false",
 }
+# The staged output holds one row per object, its events nested: a row can be megabytes.
+# Parquet checks page and row-group sizes only every 100 rows by default, so 100 large objects
+# made one page of ~500 MB, which the reader decompresses into one direct buffer (the 8.8 M-event
+# benchmark's 4 GB driver ran out of direct memory). Checked after every row instead.
+STAGED_WRITE_OPTIONS = {
+    "parquet.block.size": str(16 * 1024 * 1024),
+    "parquet.page.size.row.check.min": "1",
+    "parquet.page.size.check.estimate": "false",
+}
 # Only the read of the log objects tolerates files that vanished or cannot be read: they come
 # back without a row and are quarantined like in the DuckDB ingest. (Set for the session, the
 # same tolerance would let a failed read of Spark's own staged output drop events silently.)
@@ -267,7 +276,7 @@ def _process(spark: SparkSession, store: Store, batch: list[Listed], fids: list[
     staged = store.tmp_dir / f"spark-{batch_id}-normalized"
     _guard(raw.select("path", "content").join(F.broadcast(info), "path")
            .select("f", udf("f", "name", "content").alias("r"))
-           .write.option("parquet.block.size", 16 * 1024 * 1024).mode("overwrite").parquet,
+           .write.options(**STAGED_WRITE_OPTIONS).mode("overwrite").parquet,
            uri(str(staged)))
     out = spark.read.parquet(read_uri(str(staged)))
     flat = store.tmp_dir / f"spark-{batch_id}-events"
