@@ -24,11 +24,19 @@ from pathlib import Path
 
 import duckdb
 
-from trailhound.errors import StoreError
+from trailhound.errors import StoreError, UsageError
 from trailhound.normalize import COLUMNS, PARTITION_COLUMNS
 from trailhound.store.manifest import Manifest
 
 DEFAULT_MEMORY_LIMIT = "1GB"
+# DuckDB's memory cap for the store's connections (ingest, detect, hunt, investigate, watch),
+# e.g. "8GB". The default suits a laptop; past it DuckDB spills to the store's tmp/, so a
+# bigger machine runs a large hunt faster with more, never out of memory with less.
+MEMORY_LIMIT_ENV = "TRAILHOUND_MEMORY_LIMIT"
+
+
+def default_memory_limit() -> str:
+    return os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
 
 
 def sql_literal(value: str) -> str:
@@ -97,7 +105,7 @@ class Store:
     def committed_part_paths(self) -> list[str]:
         return sorted(str(self.root / p) for p in self.manifest.committed_parts())
 
-    def connect(self, *, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    def connect(self, *, memory_limit: str | None = None,
                 threads: int | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the `events` view over the committed parts."""
         conn = new_connection(memory_limit=memory_limit, threads=threads,
@@ -106,9 +114,16 @@ class Store:
         return conn
 
 
-def new_connection(*, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None,
+def new_connection(*, memory_limit: str | None = None, threads: int | None = None,
                    temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect(config={"memory_limit": memory_limit})
+    """`memory_limit`: None for `default_memory_limit()`."""
+    limit = memory_limit or default_memory_limit()
+    try:
+        conn = duckdb.connect(config={"memory_limit": limit})
+    except duckdb.Error as e:
+        source = "" if memory_limit else f" (from {MEMORY_LIMIT_ENV})"
+        raise UsageError(f"memory limit {limit!r}{source} is not a size DuckDB takes, "
+                         f"such as 4GB: {str(e).splitlines()[0]}") from None
     conn.execute("SET TimeZone='UTC'")
     conn.execute("SET preserve_insertion_order=false")
     if threads:
