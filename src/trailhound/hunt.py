@@ -27,6 +27,7 @@ from trailhound.store.engines import Engine, open_engine
 from trailhound.store.ingest import IngestStats
 
 SCHEMA_VERSION = 1
+EVIDENCE_CHUNK = 20_000
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
 
 EVIDENCE_FIELDS = (
@@ -163,7 +164,7 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     ev_dir = out / "evidence"
     ev_dir.mkdir(exist_ok=True)
     for inc in result.incidents:
-        rows = conn.execute("""
+        res = conn.execute("""
             SELECT event_id, event_time, event_name, event_source, account, aws_region AS region,
                    access_key_id, principal_arn, source_ip, user_agent, error_code, stage, bucket,
                    object_key, bytes_out, attribution, reason AS attribution_reason
@@ -171,16 +172,17 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
                   QUALIFY row_number() OVER (PARTITION BY event_id
                       ORDER BY attribution = 'attacker' DESC) = 1)
             ORDER BY event_time, event_id
-        """, [inc.id]).fetchall()
-        buf = bytearray()
-        for r in rows:
-            rec = dict(zip(EVIDENCE_FIELDS, r, strict=True))
-            rec["event_time"] = _iso(rec["event_time"])
-            if rec["attribution"] == "attacker":
-                rec["attribution_reason"] = rec["attribution_reason"]
-            buf += orjson.dumps(rec) + b"\n"
+        """, [inc.id])
         path = ev_dir / f"{inc.id}.ndjson"
-        _atomic_write(path, bytes(buf))
+        # Streamed: a mass read is millions of attributed events.
+        with _atomic_file(path) as fh:
+            while rows := res.fetchmany(EVIDENCE_CHUNK):
+                buf = bytearray()
+                for r in rows:
+                    rec = dict(zip(EVIDENCE_FIELDS, r, strict=True))
+                    rec["event_time"] = _iso(rec["event_time"])
+                    buf += orjson.dumps(rec) + b"\n"
+                fh.write(buf)
         result.files.append(path)
 
     from trailhound import investigate
