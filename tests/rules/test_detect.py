@@ -248,3 +248,25 @@ def test_shipped_tuning_demotes_broken_and_routine_published_rules():
     # the rule files themselves are untouched: loaded alone they keep their published levels
     raw, _ = load_file(SIGMA_DIR / "aws_iam_backdoor_users_keys.yml", origin="sigmahq")
     assert raw[0].level == "medium"
+
+
+def test_an_alert_is_named_after_its_first_event_even_within_one_second():
+    """Events of the same second are common at scale: the alert's address and account come
+    from one event, the earliest by time then event id, whatever the order the engine reads
+    them in (runs and engines named different addresses before)."""
+    rule = load_rules(include_sigma=False).get("defense_evasion_leave_organization")
+    recs = [{"eventID": eid, "eventTime": "2026-03-19T10:00:00Z",
+             "eventSource": "organizations.amazonaws.com", "eventName": "LeaveOrganization",
+             "sourceIPAddress": ip, "recipientAccountId": acct,
+             "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111111111111:user/a",
+                              "accountId": "111111111111", "accessKeyId": "AKIAA"}}
+            for eid, ip, acct in (("e-3", "203.0.113.3", "333333333333"),
+                                  ("e-2", "203.0.113.2", "222222222222"),
+                                  ("e-1", "203.0.113.1", "111111111111"))]
+    for records in (recs, recs[::-1]):
+        conn = events_connection(records)
+        alerts = [*run_rule(conn, rule, TimeRange(None, None)),
+                  *detect(conn, RuleSet((rule,))).alerts]
+        assert len(alerts) == 2 and all(a.count == 3 for a in alerts)
+        for a in alerts:
+            assert (a.source_ip, a.account) == ("203.0.113.1", "111111111111")

@@ -186,7 +186,7 @@ def _attribution_view(conn: duckdb.DuckDBPyConnection, incident_id: str | None,
         SELECT event_id,
                CASE WHEN bool_or(attribution = 'attacker') THEN 'attacker' ELSE 'shared' END
                    AS attribution,
-               arg_max(incident, attribution = 'attacker') AS incident
+               arg_max(incident, (attribution = 'attacker', incident)) AS incident
         FROM att_events WHERE ?::VARCHAR IS NULL OR incident = ?::VARCHAR GROUP BY event_id
     """, [incident_id, incident_id])
 

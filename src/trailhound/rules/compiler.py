@@ -52,10 +52,13 @@ def alert_ids_sql(rule: Rule, tr: TimeRange = ALL_TIME,
 # What each alert row carries besides its event ids; one definition for both ways of running.
 _ALERT_COLUMNS = """count(*) AS n,
        min(event_time) AS first_time, max(event_time) AS last_time,"""
-_ALERT_ORIGIN = """arg_min(access_key_id, event_time) AS access_key_id,
-       arg_min(principal_arn, event_time) AS principal_arn,
-       arg_min(source_ip, event_time) AS source_ip,
-       arg_min(account, event_time) AS account"""
+# The alert's first event names its key, principal, address and account: first by time, then
+# by event id, so that events of the same second (common at scale) give the same answer on
+# every run and engine, and all four come from one event.
+_ALERT_ORIGIN = """arg_min(access_key_id, (event_time, event_id)) AS access_key_id,
+       arg_min(principal_arn, (event_time, event_id)) AS principal_arn,
+       arg_min(source_ip, (event_time, event_id)) AS source_ip,
+       arg_min(account, (event_time, event_id)) AS account"""
 
 
 def alerts_sql(rule: Rule, tr: TimeRange = ALL_TIME,
