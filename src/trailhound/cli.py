@@ -339,14 +339,19 @@ def detect(
                             until=_parse_time(until, "--until"))
     finally:
         st.close()
-    if fmt is AlertFormat.ndjson:
-        alerts_ndjson(result.alerts)
-        for rid, why in result.skipped:
-            sys.stderr.write(f"trailhound: skipped rule {safe(rid)}: {safe(why)}\n")
-    elif fmt is AlertFormat.json:
-        detect_json(result)
-    else:
-        detect_table(out, result)
+    try:
+        if fmt is AlertFormat.ndjson:
+            alerts_ndjson(result.alerts)
+            for rid, why in result.skipped:
+                sys.stderr.write(f"trailhound: skipped rule {safe(rid)}: {safe(why)}\n")
+        elif fmt is AlertFormat.json:
+            detect_json(result)
+        else:
+            detect_table(out, result)
+    finally:
+        # The alerts' event ids are read from the engine while they are written out.
+        result.release()
+        conn.close()
 
 
 class FailOn(StrEnum):

@@ -111,25 +111,29 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
         t = time.perf_counter()
         ruleset = load_rules(rule_paths or [], include_sigma=include_sigma, overrides=overrides)
         det = eng.detect(conn, ruleset)
-        if ci_markers:
-            from trailhound.correlate.ciprofile import ci_key_alerts
+        try:
+            if ci_markers:
+                from trailhound.correlate.ciprofile import ci_key_alerts
 
-            det.alerts.extend(ci_key_alerts(conn, ci_markers))
-            det.alerts.sort(key=lambda a: (a.event_time, a.rule_id, a.access_key_id or ""))
-        timings["detect"] = time.perf_counter() - t
-        say("correlate")
-        t = time.perf_counter()
-        corr = correlate(conn, det.alerts, tenants=tenants or {})
-        timings["correlate"] = time.perf_counter() - t
-        say("report")
-        t = time.perf_counter()
-        result = HuntResult(Path(out), store_path, int(events), corr.incidents, det, corr, stats,
-                            timings)
-        report_conn = eng.report_connection(conn, corr, st)
-        write_outputs(result, report_conn, st)
-        timings["report"] = time.perf_counter() - t
-        if report_conn is not conn:
-            report_conn.close()
+                det.alerts.extend(ci_key_alerts(conn, ci_markers))
+                det.alerts.sort(key=lambda a: (a.event_time, a.rule_id, a.access_key_id or ""))
+            timings["detect"] = time.perf_counter() - t
+            say("correlate")
+            t = time.perf_counter()
+            corr = correlate(conn, det.alerts, tenants=tenants or {})
+            timings["correlate"] = time.perf_counter() - t
+            say("report")
+            t = time.perf_counter()
+            result = HuntResult(Path(out), store_path, int(events), corr.incidents, det, corr,
+                                stats, timings)
+            report_conn = eng.report_connection(conn, corr, st)
+            write_outputs(result, report_conn, st)
+            timings["report"] = time.perf_counter() - t
+            if report_conn is not conn:
+                report_conn.close()
+        finally:
+            # The alerts' event ids live in the engine until here (Spark: files in tmp/).
+            det.release()
         conn.close()
     finally:
         st.close()

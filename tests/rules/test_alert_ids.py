@@ -1,5 +1,6 @@
-"""Alert event ids kept in DuckDB (`StoredIds`): the same alerts as the tuple path every other
-engine uses, read back in order and in chunks, written out without holding them all."""
+"""Alert event ids kept in the engine (`StoredIds`; DuckDB here, Spark in tests/spark): the same
+alerts as the tuple path of the watch and the self-tests, read back in order and in chunks,
+written out without holding them all."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def test_stored_alerts_equal_the_tuple_path(full_store):
                 assert tuple(s.event_ids) == t.event_ids
                 assert len(s.event_ids) == len(t.event_ids) == s.count
         # Nothing left behind by a rule: the ids table holds exactly the alerts' ids.
-        table = res.alerts[0].event_ids.table
+        table = res.alerts[0].event_ids.table.name
         (rows,) = conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
         assert rows == sum(a.count for a in res.alerts)
     finally:
@@ -91,9 +92,12 @@ def test_stored_ids_behave_as_the_sorted_tuple():
                                                       [want[6]]]
     with pytest.raises(IndexError):
         s[7]
-    s.conn.close()
-    with pytest.raises(RuntimeError, match="connection detect ran on, which is closed"):
+    s.table.close()  # what a hunt does when it is done with the alerts
+    with pytest.raises(RuntimeError, match="read them before closing"):
         list(s)
+    s.conn.close()
+    with pytest.raises(RuntimeError, match="read them before closing"):
+        s[0]
 
 
 @pytest.mark.parametrize("stored", [True, False])

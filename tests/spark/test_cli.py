@@ -38,6 +38,8 @@ def test_ingest_and_detect_match_duckdb(tmp_path, spark_engine, cli):
     code, duck_out, _ = cli("detect", "--store", str(tmp_path / "duck"), "--format", "ndjson",
                             "--no-sigma")
     assert spark_out == duck_out
+    # The alerts' ids were written by the executors under tmp/ and are gone once printed.
+    assert not list((tmp_path / "duck").glob("tmp/alert-ids-*"))
     assert {json.loads(x)["rule_id"] for x in spark_out.splitlines()} >= {
         "credential_access_validator_user_agent", "persistence_access_key_for_other_user"}
 

@@ -148,11 +148,11 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
 
 
 def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> None:
-    """`alert_events`: one row per (alert, event). Ids DuckDB's `detect` left in the engine
+    """`alert_events`: one row per (alert, event). Ids that `detect` left in the engine
     (`StoredIds`) are joined there, never read into Python: at ten million events they are
-    millions of strings. Tuple ids (Spark, the watch, CI-key alerts) are loaded from Arrow."""
-    on_duckdb = isinstance(conn, duckdb.DuckDBPyConnection)
+    millions of strings. Tuple ids (the watch, CI-key alerts) are loaded from Arrow."""
     stored: dict[str, list[tuple[int, int, str, int, str | None]]] = {}
+    relations: dict[int, str | None] = {}
     ids: list[str] = []
     rule_ids: list[str] = []
     idx: list[int] = []
@@ -160,28 +160,27 @@ def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> 
     stage: list[str | None] = []
     for n, a in enumerate(alerts):
         r = SEVERITY_RANK.get(a.severity, 1)
-        if on_duckdb and isinstance(a.event_ids, StoredIds) and a.event_ids.conn is conn:
-            stored.setdefault(a.event_ids.table, []).append(
-                (a.event_ids.alert_no, n, a.rule_id, r, a.stage))
-            continue
+        if isinstance(a.event_ids, StoredIds):
+            table = a.event_ids.table
+            if id(table) not in relations:
+                relations[id(table)] = table.relation_on(conn)
+            if (rel := relations[id(table)]) is not None:
+                stored.setdefault(rel, []).append((a.event_ids.alert_no, n, a.rule_id, r,
+                                                   a.stage))
+                continue
         for eid in a.event_ids:
             ids.append(eid)
             rule_ids.append(a.rule_id)
             idx.append(n)
             rank.append(r)
             stage.append(a.stage)
-    table = pa.table({
+    conn.register("alert_events_arrow", pa.table({
         "event_id": pa.array(ids, pa.string()), "alert_index": pa.array(idx, pa.int64()),
-        "rule_id": pa.array(rule_ids, pa.string()),
-        "rank": pa.array(rank, pa.int64()), "stage": pa.array(stage, pa.string()),
+        "rule_id": pa.array(rule_ids, pa.string()), "rank": pa.array(rank, pa.int64()),
+        "stage": pa.array(stage, pa.string()),
         "validator": pa.array([False] * len(ids), pa.bool_()),
-    })
-    conn.register("alert_events_arrow", table)
+    }))
     conn.execute("CREATE OR REPLACE TEMP TABLE cand_keys (k VARCHAR)")
-    if not on_duckdb:
-        conn.execute("CREATE OR REPLACE TEMP TABLE alert_events AS "
-                     "SELECT * FROM alert_events_arrow")
-        return
     conn.execute("CREATE OR REPLACE TEMP TABLE alert_events_listed AS "
                  "SELECT * FROM alert_events_arrow")
     conn.unregister("alert_events_arrow")

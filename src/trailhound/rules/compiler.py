@@ -91,10 +91,18 @@ FROM g"""
 def stored_alerts_sql(hits_table: str) -> str:
     """One row per alert of `hits_table` (made by `grouped_hits_sql`), numbered from $1 + 1
     in the order `alerts_sql` returns them."""
-    return f"""SELECT $1 + row_number() OVER (ORDER BY first_time, entity, bucket) AS alert_no,
+    return f"""SELECT CAST($1 AS BIGINT) + row_number() OVER (ORDER BY first_time, entity, bucket)
+           AS alert_no,
        *
 FROM (SELECT entity, bucket,
        {_ALERT_COLUMNS}
        {_ALERT_ORIGIN}
       FROM {hits_table}
       GROUP BY entity, bucket)"""
+
+
+def alert_ids_rows_sql(hits_table: str, alerts_table: str) -> str:
+    """(alert_no, event_id) for every event of `hits_table`, numbered by `alerts_table`."""
+    return f"""SELECT a.alert_no, h.event_id
+FROM {hits_table} h JOIN {alerts_table} a
+  ON h.entity IS NOT DISTINCT FROM a.entity AND h.bucket IS NOT DISTINCT FROM a.bucket"""

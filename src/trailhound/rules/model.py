@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from trailhound.rules.alert_ids import CHUNK, id_chunks
+from trailhound.rules.alert_ids import CHUNK, StoredIds, id_chunks
 
 KINDS: tuple[str, ...] = ("sigma", "new_terms", "threshold", "sequence")
 
@@ -186,3 +186,11 @@ class DetectResult:
     alerts: list[Alert]
     skipped: list[tuple[str, str]]
     timings: dict[str, float]
+
+    def release(self) -> None:
+        """Let the engine drop the alerts' stored event ids (Spark's are files under the
+        store's tmp/). Their `event_ids` cannot be read afterwards."""
+        tables = {id(a.event_ids.table): a.event_ids.table for a in self.alerts
+                  if isinstance(a.event_ids, StoredIds)}
+        for t in tables.values():
+            t.close()

@@ -2,8 +2,8 @@
 
 Each rule is one query; a rule whose query fails at run time (a store without a column an
 extra rule needs, say) is reported in `skipped` with the engine's reason and the others run on.
-On DuckDB the alerts' event ids stay in the engine (`alert_ids`); `run_rule` and
-`keyed_alerts` (self-tests, the watch's polls, Spark) return them as tuples.
+The alerts' event ids stay in the engine (`alert_ids`; Spark's detect uses `stored_alerts` too);
+`run_rule` and `keyed_alerts` (self-tests, the watch's polls) return them as tuples.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from datetime import datetime
 
 import duckdb
 
-from trailhound.rules.alert_ids import StoredIds, new_ids_table
+from trailhound.rules.alert_ids import DuckDBIds, IdsTable, StoredIds
 from trailhound.rules.compiler import (
+    alert_ids_rows_sql,
     alert_ids_sql,
     alerts_sql,
     grouped_hits_sql,
@@ -53,34 +54,32 @@ def keyed_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange,
     return alerts
 
 
-def stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange, ids_table: str,
-                  first_no: int) -> list[Alert]:
-    """The rule's alerts, numbered from `first_no` + 1, their event ids inserted into
-    `ids_table` (`alert_ids.new_ids_table`) rather than returned. The evidence is materialised
-    once, then grouped and copied in the engine: running the rule query twice would double
-    detection's cost."""
+def stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange, ids: IdsTable,
+                  first_no: int, *, tag: str = "") -> list[Alert]:
+    """The rule's alerts, numbered from `first_no` + 1, their event ids stored in `ids`
+    rather than returned. The evidence is materialised once, then grouped and copied in the
+    engine: running the rule query twice would double detection's cost. `tag` keeps the
+    temporary names of rules run side by side (Spark) apart."""
+    hits, numbered = f"rule_hits{tag}", f"rule_alerts{tag}"
     try:
-        conn.execute("CREATE OR REPLACE TEMP TABLE rule_hits AS " + grouped_hits_sql(rule, tr))
-        conn.execute("CREATE OR REPLACE TEMP TABLE rule_alerts AS "
-                     + stored_alerts_sql("rule_hits"), [first_no])
-        conn.execute(f"""INSERT INTO {ids_table}
-            SELECT a.alert_no, h.event_id FROM rule_hits h JOIN rule_alerts a
-              ON h.entity IS NOT DISTINCT FROM a.entity
-             AND h.bucket IS NOT DISTINCT FROM a.bucket""")
-        rows = conn.execute("""
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {hits} AS " + grouped_hits_sql(rule, tr))
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {numbered} AS "
+                     + stored_alerts_sql(hits), [first_no])
+        ids.add(conn, alert_ids_rows_sql(hits, numbered), tag)
+        rows = conn.execute(f"""
             SELECT alert_no, n, first_time, last_time, access_key_id, principal_arn,
                    source_ip, account
-            FROM rule_alerts ORDER BY alert_no""").fetchall()
+            FROM {numbered} ORDER BY alert_no""").fetchall()
     except duckdb.Error:
-        # The next rule numbers its alerts from the same `first_no`: leave none of ours.
-        conn.execute(f"DELETE FROM {ids_table} WHERE alert_no > ?", [first_no])
+        # Numbers after `first_no` may be given again (DuckDB's next rule): leave none.
+        ids.discard(conn, tag, first_no)
         raise
     finally:
-        conn.execute("DROP TABLE IF EXISTS rule_hits")
-        conn.execute("DROP TABLE IF EXISTS rule_alerts")
+        conn.execute(f"DROP TABLE IF EXISTS {hits}")
+        conn.execute(f"DROP TABLE IF EXISTS {numbered}")
     return [Alert(rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
                   techniques=rule.techniques,
-                  event_ids=StoredIds(conn, ids_table, int(no), int(n)), event_time=first,
+                  event_ids=StoredIds(ids, int(no), int(n)), event_time=first,
                   last_event_time=last, access_key_id=key, principal_arn=arn, source_ip=ip,
                   account=account, count=int(n))
             for no, n, first, last, key, arn, ip, account in rows]
@@ -96,14 +95,14 @@ def detect(conn: duckdb.DuckDBPyConnection, ruleset: RuleSet, *,
     tr = TimeRange(since, until)
     # DuckDB draws its own progress bar on stderr for long queries; the CLI has its own.
     conn.execute("SET enable_progress_bar = false")
-    ids_table = new_ids_table(conn)
+    ids = DuckDBIds(conn)
     alerts: list[Alert] = []
     skipped = list(ruleset.skipped)
     timings: dict[str, float] = {}
     for rule in ruleset.enabled:
         t0 = time.perf_counter()
         try:
-            alerts.extend(stored_alerts(conn, rule, tr, ids_table, len(alerts)))
+            alerts.extend(stored_alerts(conn, rule, tr, ids, len(alerts)))
         except duckdb.Error as e:
             skipped.append((rule.id, f"query failed: {str(e).splitlines()[0]}"))
         timings[rule.id] = time.perf_counter() - t0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -81,8 +82,11 @@ class SparkResult:
 class SparkConnection:
     """DuckDB-connection look-alike over one Spark session (see the module docstring)."""
 
-    def __init__(self, session: SparkSession) -> None:
+    def __init__(self, session: SparkSession, *, tmp_dir: Path | None = None) -> None:
         self.spark = session
+        # Where the engine stages what its executors write for the driver's side to read
+        # (the store's tmp/: on a cluster a path both can reach, as the store must be).
+        self.tmp_dir = tmp_dir
         self._cached: dict[str, DataFrame] = {}
 
     # -- the DuckDB API subset ------------------------------------------------------------

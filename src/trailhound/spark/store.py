@@ -59,6 +59,6 @@ def events_dataframe(spark: SparkSession, store: Store) -> DataFrame:
 
 def connect(store: Store, spark: SparkSession) -> SparkConnection:
     """A connection with the `events` view over the store's committed parts."""
-    conn = SparkConnection(spark)
+    conn = SparkConnection(spark, tmp_dir=store.tmp_dir)
     conn.define_view("events", events_dataframe(spark, store))
     return conn
