@@ -159,7 +159,7 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     result.files.append(out / "incidents.json")
 
     # Streamed: an alert of a noisy rule can list a million event ids.
-    with _atomic_file(out / "alerts.ndjson") as fh:
+    with atomic_file(out / "alerts.ndjson") as fh:
         for n, a in enumerate(result.detect.alerts):
             fh.writelines(a.json_pieces(incident_id=result.correlation.alert_incident.get(n)))
             fh.write(b"\n")
@@ -179,7 +179,7 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
         """, [inc.id])
         path = ev_dir / f"{inc.id}.ndjson"
         # Streamed: a mass read is millions of attributed events.
-        with _atomic_file(path) as fh:
+        with atomic_file(path) as fh:
             while rows := res.fetchmany(EVIDENCE_CHUNK):
                 buf = bytearray()
                 for r in rows:
@@ -233,12 +233,12 @@ def _iso(t: Any) -> str | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    with _atomic_file(path) as fh:
+    with atomic_file(path) as fh:
         fh.write(data)
 
 
 @contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A file that appears at `path` whole, or not at all (the old one stays)."""
     tmp = path.with_name(path.name + ".tmp")
     try:

@@ -15,6 +15,7 @@ import cloudtrail as ct
 from trailhound.cli import main
 from trailhound.rules import detect, load_rules
 from trailhound.store.engine import Store
+from watch_state import assert_book_keeps_ids_apart
 
 
 def _deliver(folder: Path, stamp: str, records: list[dict]) -> None:
@@ -55,6 +56,7 @@ def test_late_delivery_rebuilds_and_stays_exact(tmp_path: Path) -> None:
     watched = [orjson.loads(x) for x in (out / "alerts.ndjson").read_bytes().splitlines()]
     assert sorted((a["rule_id"], tuple(a["event_ids"])) for a in watched) == expected
     assert watched
+    assert_book_keeps_ids_apart(store)
 
 
 def test_one_forged_future_timestamp_does_not_make_every_later_poll_late(tmp_path: Path) -> None:

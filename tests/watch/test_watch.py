@@ -14,6 +14,7 @@ import pytest
 
 from trailhound.cli import main
 from trailhound.simulate import generate
+from watch_state import assert_book_keeps_ids_apart
 
 
 @dataclass
@@ -87,10 +88,12 @@ def watched(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 
 def test_alerts_and_incidents_equal_batch_hunt(watched: tuple[Path, Path, str],
                                                batch: Path) -> None:
-    _, out, _ = watched
+    store, out, _ = watched
     assert _alerts(out) == _alerts(batch)
     assert _incidents(out) == _incidents(batch)
     assert _incidents(out)["incidents"], "the replayed attack must be found"
+    # Dozens of polls replaced alerts as they grew: no event id left behind or duplicated.
+    assert_book_keeps_ids_apart(store)
 
 
 def test_stream_has_the_incident_from_validation_to_escalation(

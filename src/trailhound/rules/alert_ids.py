@@ -58,13 +58,16 @@ class IdsTable:
 
 
 class DuckDBIds(IdsTable):
-    """A temporary table of the DuckDB connection `detect` ran on."""
+    """A temporary table of the DuckDB connection `detect` ran on; or, given `name`, a
+    table of that connection that outlives this object (the watch's book keeps its ids)."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-        # A unique name: the alerts of an earlier run on the same connection keep theirs.
-        self.name = f"alert_event_ids_{uuid.uuid4().hex[:12]}"
+    def __init__(self, conn: duckdb.DuckDBPyConnection, name: str | None = None) -> None:
         self._conn = conn
-        conn.execute(f"CREATE TEMP TABLE {self.name} (alert_no BIGINT, event_id VARCHAR)")
+        self._owned = name is None
+        # A unique name: the alerts of an earlier run on the same connection keep theirs.
+        self.name = name or f"alert_event_ids_{uuid.uuid4().hex[:12]}"
+        if self._owned:
+            conn.execute(f"CREATE TEMP TABLE {self.name} (alert_no BIGINT, event_id VARCHAR)")
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
@@ -80,6 +83,8 @@ class DuckDBIds(IdsTable):
         return self.name if conn is self._conn else None
 
     def close(self) -> None:
+        if not self._owned:
+            return
         # A closed connection took the table with it.
         with contextlib.suppress(duckdb.ConnectionException):
             self._conn.execute(f"DROP TABLE IF EXISTS {self.name}")

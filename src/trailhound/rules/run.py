@@ -60,6 +60,13 @@ def stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange, id
     rather than returned. The evidence is materialised once, then grouped and copied in the
     engine: running the rule query twice would double detection's cost. `tag` keeps the
     temporary names of rules run side by side (Spark) apart."""
+    return [a for _key, a in keyed_stored_alerts(conn, rule, tr, ids, first_no, tag=tag)]
+
+
+def keyed_stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange,
+                        ids: IdsTable, first_no: int, *, tag: str = ""
+                        ) -> list[tuple[tuple[str, datetime], Alert]]:
+    """`stored_alerts`, each alert with its (entity, bucket) as `keyed_alerts` gives it."""
     hits, numbered = f"rule_hits{tag}", f"rule_alerts{tag}"
     try:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {hits} AS " + grouped_hits_sql(rule, tr))
@@ -67,8 +74,8 @@ def stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange, id
                      + stored_alerts_sql(hits), [first_no])
         ids.add(conn, alert_ids_rows_sql(hits, numbered), tag)
         rows = conn.execute(f"""
-            SELECT alert_no, n, first_time, last_time, access_key_id, principal_arn,
-                   source_ip, account
+            SELECT entity, bucket, alert_no, n, first_time, last_time, access_key_id,
+                   principal_arn, source_ip, account
             FROM {numbered} ORDER BY alert_no""").fetchall()
     except duckdb.Error:
         # Numbers after `first_no` may be given again (DuckDB's next rule): leave none.
@@ -77,12 +84,12 @@ def stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange, id
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {hits}")
         conn.execute(f"DROP TABLE IF EXISTS {numbered}")
-    return [Alert(rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
-                  techniques=rule.techniques,
-                  event_ids=StoredIds(ids, int(no), int(n)), event_time=first,
-                  last_event_time=last, access_key_id=key, principal_arn=arn, source_ip=ip,
-                  account=account, count=int(n))
-            for no, n, first, last, key, arn, ip, account in rows]
+    return [((entity, bucket), Alert(
+        rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
+        techniques=rule.techniques, event_ids=StoredIds(ids, int(no), int(n)),
+        event_time=first, last_event_time=last, access_key_id=key, principal_arn=arn,
+        source_ip=ip, account=account, count=int(n)))
+        for entity, bucket, no, n, first, last, key, arn, ip, account in rows]
 
 
 def alert_order(a: Alert) -> tuple:

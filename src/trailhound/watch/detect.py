@@ -24,7 +24,7 @@ The rules' SQL is the same the batch runs: the kinds read their history from nam
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -247,15 +247,19 @@ def floor_of(plan: Plan, first_new: datetime) -> datetime:
     return _floor(plan, first_new)
 
 
-def alert_to_row(key: AlertKey, a: Alert) -> tuple:
-    return (key[0], key[1], key[2], orjson.dumps(a.to_dict()).decode())
+def alert_json(a: Alert) -> str:
+    """The alert as the book keeps it: everything but its event ids (kept in book_ids)."""
+    return orjson.dumps(a.to_dict(with_ids=False)).decode()
 
 
-def alert_from_json(text: str) -> Alert:
+def alert_from_json(text: str, ids: Callable[[int], Sequence[str]] | None = None) -> Alert:
+    """`ids(count)` gives the event ids of a book entry (stored apart); without it they are
+    read from the text."""
     d = orjson.loads(text)
     return Alert(
         rule_id=d["rule_id"], title=d["title"], severity=d["severity"], stage=d["stage"],
-        techniques=tuple(d["techniques"]), event_ids=tuple(d["event_ids"]),
+        techniques=tuple(d["techniques"]),
+        event_ids=ids(int(d["count"])) if ids is not None else tuple(d["event_ids"]),
         event_time=_parse(d["event_time"]), last_event_time=_parse(d["last_event_time"]),
         access_key_id=d["access_key_id"], principal_arn=d["principal_arn"],
         source_ip=d["source_ip"], account=d["account"], count=int(d["count"]),

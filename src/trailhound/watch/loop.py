@@ -31,7 +31,7 @@ import orjson
 
 from trailhound.correlate import Correlation, Incident, correlate
 from trailhound.correlate.profile import SEVERITY_RANK
-from trailhound.hunt import HuntResult, incidents_document, write_outputs
+from trailhound.hunt import HuntResult, atomic_file, incidents_document, write_outputs
 from trailhound.rules import DetectResult, RuleSet
 from trailhound.sources.base import is_s3
 from trailhound.sources.local import walk
@@ -208,12 +208,9 @@ class Watcher:
 
     def _correlate(self, *, emit: bool, n: int = 0, clock: datetime | None = None) -> None:
         alerts = self.state.alerts()
-        conn = self.st.connect()
-        try:
+        with self.state.analysis() as conn:
             corr = correlate(conn, alerts, tenants=self.cfg.tenants)
             delivered = self._first_delivery(conn, corr.incidents)
-        finally:
-            conn.close()
         before = self.state.incidents_snapshot()
         now = {i.id: i.severity for i in corr.incidents}
         if emit:
@@ -285,12 +282,11 @@ class Watcher:
         if self.cfg.out is None:
             return
         _atomic_write(self.cfg.out / "incidents.json", doc)
-        lines = []
-        for k, a in enumerate(alerts):
-            d = a.to_dict()
-            d["incident_id"] = corr.alert_incident.get(k)
-            lines.append(orjson.dumps(d))
-        _atomic_write(self.cfg.out / "alerts.ndjson", b"\n".join(lines) + (b"\n" if lines else b""))
+        # Streamed: the ids are read from the book a chunk at a time.
+        with atomic_file(self.cfg.out / "alerts.ndjson") as fh:
+            for k, a in enumerate(alerts):
+                fh.writelines(a.json_pieces(incident_id=corr.alert_incident.get(k)))
+                fh.write(b"\n")
 
     def _result(self, alerts: list[Any], corr: Correlation, events: int | None) -> HuntResult:
         out = self.cfg.out or self.st.root
@@ -311,14 +307,11 @@ class Watcher:
         if self.cfg.out is None:
             return
         alerts = self.state.alerts()
-        conn = self.st.connect()
-        try:
+        with self.state.analysis() as conn:
             (events,) = conn.execute("SELECT count(*) FROM events").fetchall()[0]
             corr = correlate(conn, alerts, tenants=self.cfg.tenants)
             result = self._result(alerts, corr, int(events))
             write_outputs(result, conn, self.st)
-        finally:
-            conn.close()
         self.incidents = corr.incidents
         self.summary.incidents = corr.incidents
         self.summary.alerts = len(alerts)

@@ -1,6 +1,11 @@
 """The watch's own database (`<store>/watch/state.duckdb`): what it has processed, the rules'
 carried-over state and the alert book.
 
+The book keeps each alert's event ids in a table of their own (`book_ids`, by alert number),
+never in Python: over a week of a large organisation's trail they are millions (a noisy rule
+flags most role activity). Correlation and the output files read them there, on this
+database's connection (`analysis`), as a batch hunt reads its detect's ids.
+
 Every poll is one transaction: a crash or a kill in the middle leaves the state as it was
 after the previous poll, and the next run processes the same new parts again (the store
 already holds them; ingest is idempotent). State built under other rules is rebuilt from the
@@ -10,6 +15,8 @@ store, once, on start.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +26,18 @@ import orjson
 import pyarrow as pa
 
 from trailhound.errors import StoreError
+from trailhound.rules.alert_ids import DuckDBIds, StoredIds
 from trailhound.rules.model import Alert, RuleSet
 from trailhound.rules.timerange import ts_sql
-from trailhound.store.engine import Store, define_events_view, sql_literal
+from trailhound.store.engine import (
+    Store,
+    default_memory_limit,
+    define_events_view,
+    sql_literal,
+)
 from trailhound.watch import detect as wd
 
-STATE_VERSION = "2"
+STATE_VERSION = "3"
 # Events stamped further in the future than this are kept in the store and judged, but do
 # not move the watch's clock (a skewed or forged timestamp must not expire the state).
 FUTURE_SKEW = timedelta(days=1)
@@ -49,13 +62,15 @@ class PollChanges:
 
 
 class WatchState:
-    def __init__(self, store: Store, ruleset: RuleSet, *, memory_limit: str = "1GB") -> None:
+    def __init__(self, store: Store, ruleset: RuleSet, *,
+                 memory_limit: str | None = None) -> None:
         self.store = store
         folder = store.root / "watch"
         folder.mkdir(exist_ok=True)
         self.path = folder / "state.duckdb"
         try:
-            self.conn = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
+            self.conn = duckdb.connect(
+                str(self.path), config={"memory_limit": memory_limit or default_memory_limit()})
         except duckdb.Error as e:
             raise StoreError(f"cannot open watch state ({str(e).splitlines()[0]})",
                              location=str(self.path)) from None
@@ -70,14 +85,16 @@ class WatchState:
         self.fingerprint = wd.ruleset_fingerprint(self.plans)
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, "
                           "value VARCHAR)")
+        self.ids = DuckDBIds(self.conn, "book_ids")
 
     def close(self) -> None:
         self.conn.close()
 
     # -- meta ---------------------------------------------------------------------------
     def get(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        # fetchall: a result left half read would block `register` on this connection.
+        rows = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     def put(self, key: str, value: str | None) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
@@ -96,11 +113,36 @@ class WatchState:
 
     # -- alerts ---------------------------------------------------------------------------
     def alerts(self) -> list[Alert]:
-        """The book in batch order (what `detect` over the same store returns)."""
-        rows = self.conn.execute("SELECT rule_id, entity, bucket, alert FROM book").fetchall()
-        items = [((r, e, b), wd.alert_from_json(j)) for r, e, b, j in rows]
+        """The book in batch order (what `detect` over the same store returns); the event ids
+        are read from `book_ids` where they are used."""
+        rows = self.conn.execute(
+            "SELECT rule_id, entity, bucket, alert_no, alert FROM book").fetchall()
+        items = [((r, e, b), self._alert(no, j)) for r, e, b, no, j in rows]
         items.sort(key=wd.book_order)
         return [a for _, a in items]
+
+    def _alert(self, alert_no: int, text: str) -> Alert:
+        return wd.alert_from_json(text, ids=lambda n: StoredIds(self.ids, int(alert_no), n))
+
+    @contextmanager
+    def analysis(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This database's connection with `events` over the store's committed parts, for
+        correlation and the output files (the alerts' ids are joined here). What they leave
+        behind (temporary tables of a whole hunt's size) is dropped afterwards."""
+        c = self.conn
+        before = self._temporaries()
+        self._store_view(sorted(self.store.manifest.committed_parts()), "events")
+        try:
+            yield c
+        finally:
+            for name, kind in sorted(self._temporaries() - before):
+                c.execute(f'DROP {kind} IF EXISTS "{name}"')
+
+    def _temporaries(self) -> set[tuple[str, str]]:
+        return {(n, "VIEW" if v else "TABLE") for n, v in self.conn.execute(
+            "SELECT table_name, false FROM duckdb_tables() WHERE temporary UNION ALL "
+            "SELECT view_name, true FROM duckdb_views() WHERE temporary AND NOT internal"
+        ).fetchall()}
 
     def incidents_snapshot(self) -> dict[str, str]:
         """Incident id -> severity at the last correlation (what new or escalated means)."""
@@ -132,7 +174,9 @@ class WatchState:
     def bootstrap(self) -> PollChanges:
         """(Re)build everything from the committed store: the alert book is what a batch
         `detect` finds, the summaries hold the whole history. Costs one batch detection."""
-        before = self._book_map() if self._has_book() else {}
+        # A book of an older layout is not read: everything counts as new after the rebuild.
+        before = self._book_map() if self._has_book() and (
+            self.get("version") == STATE_VERSION) else {}
         parts = sorted(self.store.manifest.committed_parts())
         self._store_view(parts, "store_events")
         c = self.conn
@@ -143,7 +187,8 @@ class WatchState:
                     "AND table_name <> 'meta'").fetchall():
                 c.execute(f'DROP TABLE "{name}"')
             c.execute("CREATE TABLE book (rule_id VARCHAR, entity VARCHAR, bucket TIMESTAMP, "
-                      "alert VARCHAR)")
+                      "alert_no BIGINT, ids_sig UBIGINT, alert VARCHAR)")
+            c.execute("CREATE TABLE book_ids (alert_no BIGINT, event_id VARCHAR)")
             c.execute("CREATE TABLE parts_seen (path VARCHAR PRIMARY KEY)")
             wd.create_tables(c, self.plans, "SELECT * FROM store_events")
             newest = self._newest("store_events")
@@ -168,19 +213,18 @@ class WatchState:
                     wd.absorb(c, [p], "store_events")
                 elif p.kind == "threshold" and p.state is not None:
                     wd.rebuild_aggregates(c, p, "store_events")
-            # The book: every rule over the whole store, exactly as batch detection runs it.
-            book: list[tuple] = []
+            # The book: every rule over the whole store, exactly as batch detection runs it,
+            # the ids going straight from the rule's query into book_ids.
             c.execute("CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM store_events")
-            from trailhound.rules.run import keyed_alerts
+            from trailhound.rules.run import keyed_stored_alerts
             from trailhound.rules.timerange import ALL_TIME
 
             for p in self.plans:
                 try:
-                    rows = keyed_alerts(c, p.rule, ALL_TIME)
+                    rows = keyed_stored_alerts(c, p.rule, ALL_TIME, self.ids, self._last_no())
                 except duckdb.Error:
                     continue  # batch detect reports it as skipped; so does the watch
-                book += [wd.alert_to_row((p.rule.id, e, b), a) for (e, b), a in rows]
-            self._insert_book(book)
+                self._insert_book([((p.rule.id, e, b), a) for (e, b), a in rows])
             if newest is not None:
                 wd.prune(c, self.plans, newest)
             self._put_time("newest", newest)
@@ -248,11 +292,12 @@ class WatchState:
                     rows = wd.evaluate(c, p, since)
                 except duckdb.Error:
                     continue
+                c.execute("DELETE FROM book_ids WHERE alert_no IN (SELECT alert_no FROM book "
+                          "WHERE rule_id = ? AND bucket >= ?)", [p.rule.id, since])
                 c.execute("DELETE FROM book WHERE rule_id = ? AND bucket >= ?",
                           [p.rule.id, since])
-                new_rows = [wd.alert_to_row(k, a) for k, a in rows]
-                self._insert_book(new_rows)
-                after.update({(r[0], r[1], r[2]): r[3] for r in new_rows})
+                self._insert_book(rows)
+                after.update(self._book_map(p.rule.id, since))
             newest = max(filter(None, [newest_before, self._newest("new_ev")]), default=None)
             if newest is not None:
                 wd.prune(c, self.plans, newest)
@@ -274,25 +319,58 @@ class WatchState:
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'book'").fetchone()[0])
 
     def _book_map(self, rule_id: str | None = None, since: datetime | None = None
-                  ) -> dict[wd.AlertKey, str]:
-        sql, params = "SELECT rule_id, entity, bucket, alert FROM book", []
+                  ) -> dict[wd.AlertKey, tuple[int, int | None, str]]:
+        """(rule, entity, window) -> (alert number, signature of its event ids, alert)."""
+        sql, params = "SELECT rule_id, entity, bucket, alert_no, ids_sig, alert FROM book", []
         if rule_id is not None:
             sql += " WHERE rule_id = ? AND bucket >= ?"
             params = [rule_id, since]
-        return {(r, e, b): j for r, e, b, j in self.conn.execute(sql, params).fetchall()}
+        return {(r, e, b): (no, sig, j)
+                for r, e, b, no, sig, j in self.conn.execute(sql, params).fetchall()}
 
-    def _insert_book(self, rows: list[tuple]) -> None:
-        if not rows:
+    def _last_no(self) -> int:
+        return int(self.get("last_alert_no") or 0)
+
+    def _insert_book(self, keyed: list[tuple[wd.AlertKey, Alert]]) -> None:
+        """Alerts into the book. Their ids are already in book_ids when they are `StoredIds`
+        of this book (the bootstrap's rule queries put them there); tuples (a poll's few)
+        are added. Numbers only grow, so an alert read earlier never reads another's ids."""
+        if not keyed:
             return
-        cols = list(zip(*rows, strict=True))
-        table = pa.table({
-            "rule_id": pa.array(cols[0], pa.string()), "entity": pa.array(cols[1], pa.string()),
-            "bucket": pa.array(cols[2], pa.timestamp("us")),
-            "alert": pa.array(cols[3], pa.string()),
-        })
-        self.conn.register("book_rows", table)
-        self.conn.execute("INSERT INTO book SELECT * FROM book_rows")
-        self.conn.unregister("book_rows")
+        first = self._last_no()
+        nos: list[int] = []
+        ids_no: list[int] = []
+        ids: list[str] = []
+        for n, (_key, a) in enumerate(keyed, start=first + 1):
+            if isinstance(a.event_ids, StoredIds) and a.event_ids.table is self.ids:
+                nos.append(a.event_ids.alert_no)
+                continue
+            nos.append(n)
+            ids_no += [n] * len(a.event_ids)
+            ids += list(a.event_ids)
+        c = self.conn
+        if ids:
+            c.register("ids_rows", pa.table({"alert_no": pa.array(ids_no, pa.int64()),
+                                             "event_id": pa.array(ids, pa.string())}))
+            c.execute("INSERT INTO book_ids SELECT * FROM ids_rows")
+            c.unregister("ids_rows")
+        c.register("book_rows", pa.table({
+            "rule_id": pa.array([k[0] for k, _ in keyed], pa.string()),
+            "entity": pa.array([k[1] for k, _ in keyed], pa.string()),
+            "bucket": pa.array([k[2] for k, _ in keyed], pa.timestamp("us")),
+            "alert_no": pa.array(nos, pa.int64()),
+            "alert": pa.array([wd.alert_json(a) for _, a in keyed], pa.string()),
+        }))
+        c.execute("INSERT INTO book SELECT rule_id, entity, bucket, alert_no, NULL, alert "
+                  "FROM book_rows")
+        c.unregister("book_rows")
+        # A signature of each new alert's ids (order-free), to tell a grown alert from an
+        # unchanged one without reading the ids back.
+        c.execute("""UPDATE book SET ids_sig = s.sig
+                     FROM (SELECT alert_no, bit_xor(hash(event_id)) AS sig FROM book_ids
+                           WHERE alert_no > ? GROUP BY alert_no) s
+                     WHERE book.alert_no = s.alert_no""", [first])
+        self.put("last_alert_no", str(max(first, *nos)))
 
     def replace_seen(self, old: list[str], new: str) -> None:
         """A compaction merged parts this state had processed into `new`: it is not new."""
@@ -307,14 +385,14 @@ class WatchState:
             self.conn.execute("INSERT OR IGNORE INTO parts_seen SELECT path FROM seen_rows")
             self.conn.unregister("seen_rows")
 
-    @staticmethod
-    def _diff(before: dict[wd.AlertKey, str], after: dict[wd.AlertKey, str]) -> PollChanges:
+    def _diff(self, before: dict[wd.AlertKey, tuple[int, int | None, str]],
+              after: dict[wd.AlertKey, tuple[int, int | None, str]]) -> PollChanges:
         ch = PollChanges()
-        for k, j in after.items():
+        for k, (no, sig, j) in after.items():
             if k not in before:
-                ch.added.append(wd.alert_from_json(j))
-            elif orjson.loads(before[k])["event_ids"] != orjson.loads(j)["event_ids"]:
-                ch.changed.append(wd.alert_from_json(j))
+                ch.added.append(self._alert(no, j))
+            elif before[k][1] != sig:
+                ch.changed.append(self._alert(no, j))
         ch.removed = sum(1 for k in before if k not in after)
         ch.added.sort(key=lambda a: (a.event_time, a.rule_id))
         ch.changed.sort(key=lambda a: (a.event_time, a.rule_id))
