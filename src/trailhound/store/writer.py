@@ -31,12 +31,21 @@ _DICT_COLUMNS = [
 ]
 
 
+# How every part is encoded, whether written whole (ingest) or streamed (compaction).
+PART_OPTIONS: dict = {"compression": "zstd", "compression_level": 1,
+                      "use_dictionary": _DICT_COLUMNS, "write_statistics": True}
+
+
 def write_part(table: pa.Table, tmp: Path, dest: Path) -> None:
     """One Parquet part, staged then renamed into place (a reader never sees half a file)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, tmp, compression="zstd", compression_level=1,
-                   use_dictionary=_DICT_COLUMNS, write_statistics=True)
+    pq.write_table(table, tmp, **PART_OPTIONS)
     os.replace(tmp, dest)
+
+
+def open_part(tmp: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A part written batch by batch to `tmp`; the caller renames it into place when whole."""
+    return pq.ParquetWriter(tmp, schema, **PART_OPTIONS)
 
 
 @dataclass
