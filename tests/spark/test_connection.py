@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from trailhound.spark.connection import SparkConnection
+from trailhound.spark.connection import SparkConnection, SparkQueryError
 
 pytestmark = pytest.mark.spark
 
@@ -67,3 +67,15 @@ def test_a_configured_shuffle_partition_count_is_kept(spark_conf):
 
     session = get_session("local[2]", conf=spark_conf)
     assert session.conf.get(SHUFFLE_PARTITIONS) == spark_conf[SHUFFLE_PARTITIONS]
+
+
+def test_a_failing_query_is_one_line_and_a_duckdb_error(conns):
+    """Callers (the rule runner skips a rule on `duckdb.Error`; the CLI prints one line)
+    treat a Spark failure as they treat DuckDB's: no JVM stack trace reaches them."""
+    _, spark = conns
+    with pytest.raises(SparkQueryError) as err:
+        spark.execute("SELECT no_such_column FROM (VALUES (1)) t(x)").fetchall()
+    assert isinstance(err.value, duckdb.Error)
+    text = str(err.value)
+    assert "\n" not in text and "no_such_column" in text
+    assert "at org.apache" not in text
