@@ -13,6 +13,11 @@ was first seen, which user-agent families and APIs came from it, and which alert
 - Networks first seen after T0 that did not alert are judged by behaviour: the attacker's if
   their user-agent families or APIs are new for the key, otherwise `shared` (new address,
   same behaviour: cannot be told apart, so reported but not counted as the attacker's).
+- A key with a baseline is *compromised* when a suspicious network shows a validator tool, a
+  high alert, medium alerts in two stages, or went on to do, with calls the owner never made,
+  something only an attacker needs (persistence, escalation, lateral movement, collection,
+  exfiltration, defense evasion, impact: a session token minted, a bucket made public,
+  secrets read). Rules miss variants of each; the owner's history does not.
 
 The decisions are made in Python over these small aggregates; the per-event work stays in SQL.
 """
@@ -35,6 +40,14 @@ STRONG_STAGES = frozenset({"persistence", "privilege-escalation", "lateral-movem
                            "collection", "exfiltration", "defense-evasion", "impact"})
 
 
+# A user rotating or retiring their own key (no userName parameter, or their own): routine
+# from a laptop on a new network, unlike a key made for another user.
+_OWN_KEY_HOUSEKEEPING = """(event_name IN ('CreateAccessKey', 'UpdateAccessKey', 'DeleteAccessKey')
+    AND (target_user IS NULL OR target_user = ''
+         OR principal_arn LIKE '%:user/' || target_user
+         OR principal_arn LIKE '%/' || target_user))"""
+
+
 @dataclass
 class NetUse:
     network: str
@@ -49,6 +62,9 @@ class NetUse:
     alert_stages: set[str] = field(default_factory=set)
     validator: bool = False
     taxonomy_stages: set[str] = field(default_factory=set)
+    # API -> strong stage, for the calls from this network that succeeded and were not a
+    # user's own key housekeeping (what an attacker does with a key, not how they look).
+    strong_apis: dict[str, str] = field(default_factory=dict)
     org_known: int = 0  # events by other identities from this network before this entity
     # rule id -> (severity rank, stage, first alerted event, distinct days alerted)
     alert_rules: dict[str, tuple[int, str | None, datetime, int]] = field(default_factory=dict)
@@ -70,13 +86,17 @@ def key_network_usage(conn: duckdb.DuckDBPyConnection, keys_table: str
     """Aggregate each candidate key's events per network (one scan, grouped in the engine)."""
     rows = conn.execute(f"""
         SELECT k, net, min(event_time), max(event_time), count(*),
-               list(DISTINCT uaf), list(DISTINCT event_name), list(DISTINCT stage)
+               list(DISTINCT uaf), list(DISTINCT event_name), list(DISTINCT stage),
+               list(DISTINCT [event_name, stage]) FILTER (
+                   WHERE list_contains(?, stage) AND coalesce(error_code, '') = ''
+                     AND NOT {_OWN_KEY_HOUSEKEEPING})
         FROM kev WHERE k IN (SELECT k FROM {keys_table}) GROUP BY k, net
-    """).fetchall()
+    """, [sorted(STRONG_STAGES)]).fetchall()
     out: dict[str, dict[str, NetUse]] = {}
-    for k, net, first, last, n, uas, apis, stages in rows:
+    for k, net, first, last, n, uas, apis, stages, strong in rows:
         out.setdefault(k, {})[net] = NetUse(net, first, last, int(n), set(uas), set(apis),
-                                            taxonomy_stages={s for s in stages if s})
+                                            taxonomy_stages={s for s in stages if s},
+                                            strong_apis={a: st for a, st in strong or []})
     alerts = conn.execute("""
         SELECT kev.k, kev.net, a.rule_id, min(kev.event_time), max(a.rank), any_value(a.stage),
                bool_or(a.validator OR list_contains(?, kev.uaf)),
@@ -304,6 +324,15 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     if len(medium_stages) >= 2:
         evidence.append("alerts in several attack stages from new infrastructure: "
                         + ", ".join(sorted(medium_stages)))
+    # What the alerting new infrastructure went on to do with calls the owner never made:
+    # a session token minted, a bucket made public, secrets read, logging stopped. Rules
+    # miss many variants of each; the owner's own history is the reference. Only with a
+    # baseline (below): without one, nothing is "new".
+    acted = sorted({st for n in suspicious
+                    for api, st in nets[n].strong_apis.items() if api not in base_api})
+    if baseline and acted:
+        evidence.append("new infrastructure then did what the key never did: "
+                        + ", ".join(acted))
     compromised = bool(evidence) and (bool(baseline) or validator or bool(forced_suspicious)
                                       or sus_rank >= SEVERITY_RANK["high"])
     baseline_events = sum(u.events for u in baseline.values())
