@@ -966,16 +966,6 @@ def test_v9d_terraform_apply_with_many_iam_writes(cli, tmp_path):
     assert_no_severe_incident(res)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "false positive: a critical incident rooted at the vendor key. "
-    "persistence_stolen_key_chain (high) matches Terraform's routine GetCallerIdentity "
-    "(step 1) and CreateAccessKey for vendor-backup (step 2) from its usual runner, then the "
-    "vendor's ListBuckets (step 3); the high alert sits on the vendor key's only network and "
-    "judge_key counts a high alert as compromise even without a baseline "
-    "(correlate/profile.py:302-308). _climb sees the creation came from Terraform's "
-    "established network (correlate/build.py:326) but that does not clear the created key; "
-    "persistence (chain alert stage) + collection/exfiltration (bytes, build.py:453-454) -> "
-    "critical"))
 def test_v9e_terraform_issues_a_key_to_a_saas_integration(cli, tmp_path):
     """A harder look-alike: the infrastructure pipeline (usual runner, usual agent, inside a
     large apply) creates a user and key for a SaaS backup vendor; the vendor's platform then

@@ -35,6 +35,7 @@ from trailhound.correlate.netinfo import VALIDATOR_FAMILIES, network_sql, ua_fam
 from trailhound.correlate.profile import (
     SEVERITY_RANK,
     KeyVerdict,
+    NetUse,
     established_networks,
     judge_key,
     key_network_usage,
@@ -97,6 +98,7 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
     mark_org_networks(conn, usage)
     for k in sorted(keys):
         verdicts[k] = judge_key(k, usage.get(k, {}))
+    _discount_legitimate_creations(conn, verdicts, usage)
 
     parent: dict[str, str] = {}
     created: dict[str, tuple[str, str | None]] = {}
@@ -340,6 +342,44 @@ def _climb(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
             grew = True
         if not grew:
             return
+
+
+def _discount_legitimate_creations(conn: duckdb.DuckDBPyConnection,
+                                   verdicts: dict[str, KeyVerdict],
+                                   usage: dict[str, dict[str, NetUse]]) -> None:
+    """A key with no history of its own, judged compromised on a high alert whose events
+    include its own creation, made by a creator who is not compromised, from the creator's
+    established network: that alert describes the creation (Terraform issuing a key to a
+    vendor's integration, which then lists the buckets it was made for), not a theft. The
+    key is judged again without those rules. A theft's creation comes from the thief's
+    network, never established for the creator, and keeps its alert."""
+    for k, v in sorted(verdicts.items()):
+        if not v.compromised or v.baseline_events or not k.startswith("AKIA"):
+            continue
+        made = conn.execute(f"""
+            SELECT event_id, access_key_id, {network_sql()}, event_time FROM events
+            WHERE created_access_key_id = ? AND error_code IS NULL
+              AND access_key_id IS NOT NULL AND access_key_id <> ?""", [k, k]).fetchall()
+        if len(made) != 1:
+            continue
+        event_id, maker, net, when = made[0]
+        ent = maker if maker.startswith("AKIA") else _entity_of_key(conn, maker)
+        if ent is None or (ent in verdicts and verdicts[ent].compromised):
+            continue
+        _load_entity_events(conn, {ent})
+        maker_usage = key_network_usage(conn, "cand_keys")
+        mark_org_networks(conn, maker_usage)
+        maker_nets = maker_usage.get(ent, {})
+        if net not in established_networks(maker_nets, when):
+            continue
+        if judge_key(ent, maker_nets).compromised:
+            continue
+        rules = frozenset(r for (r,) in conn.execute("""
+            SELECT DISTINCT rule_id FROM alert_events WHERE rank >= 3 AND alert_index IN (
+                SELECT alert_index FROM alert_events WHERE event_id = ?)""",
+            [event_id]).fetchall())
+        if rules:
+            verdicts[k] = judge_key(k, usage.get(k, {}), ignore_rules=rules)
 
 
 def _attacker_keys(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict]

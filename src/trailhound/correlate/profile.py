@@ -209,7 +209,8 @@ def established_networks(nets: dict[str, NetUse], before: datetime) -> set[str]:
 
 
 def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = False,
-              forced_suspicious: dict[str, str] | None = None) -> KeyVerdict:
+              forced_suspicious: dict[str, str] | None = None,
+              ignore_rules: frozenset[str] = frozenset()) -> KeyVerdict:
     """Decide whether `key` (or role entity) was used by someone other than its owner, and
     from which networks.
 
@@ -236,7 +237,7 @@ def judge_key(key: str, nets: dict[str, NetUse], *, forced_attacker: bool = Fals
     # A single match on an owner network later (a sequence rule pulling in one of CI's own
     # calls) does not make a rule routine.
     routine = {r for n in warm for r, (_, _, t, days) in nets[n].alert_rules.items()
-               if days >= 2 or t < first + WARMUP}
+               if days >= 2 or t < first + WARMUP} | ignore_rules
 
     # A security team's own scanner (Prowler, ScoutSuite) on its key every day is not an
     # attacker's tool on that key: only a tool the key did not use from the start counts.
