@@ -15,8 +15,8 @@ session derived from it; the attacker's IPs are in `source_ips` and the owner's 
 not; bytes read are summed when data events carry them. Each benign look-alike asserts that it
 produces no high or critical incident.
 
-Tests that fail on the current code are marked `xfail(strict=True)` with the reason found in
-the output and the code; they are not weakened to pass.
+A test that fails on the current code is marked `xfail(strict=True)` with the reason found in
+the output and the code, never weakened to pass.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 import cloudtrail as ct
 
@@ -523,16 +521,6 @@ def test_v3a_assume_role_into_another_account_reads_s3_there(cli, tmp_path):
     assert {b["account"] for b in inc["resources"]["s3_buckets"]} == {OTHER}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "no incident. The attacker assumes the role the key assumes on every run, so "
-    "lateral_movement_assume_role_new_account (new role account per principal) and "
-    "lateral_movement_assume_role_unusual_session_name (same shape gha-run-#) stay silent; the "
-    "session's 200 reads of a bucket the role never read raise nothing of medium+ "
-    "(collection_s3_reads_above_key_baseline skips a role with < 5 windows of GetObject "
-    "history; collection_s3_bucket_new_for_identity is low). The AKIA key has only "
-    "credential_access_key_used_from_new_network: one stage, not compromised "
-    "(correlate/profile.py:299-308); the lateral-movement stage of the cross-account "
-    "AssumeRole (correlate/build.py:61-64) only feeds confidence (profile.py:311)"))
 def test_v3b_assume_the_pipelines_own_cross_account_role(cli, tmp_path):
     """The CI key assumes a deploy role in the production account on every run; the attacker
     assumes the same role (the account is not new for the key), with a session name in the

@@ -34,6 +34,7 @@ from trailhound.correlate.incident import (
 from trailhound.correlate.netinfo import VALIDATOR_FAMILIES, network_sql, ua_family_sql
 from trailhound.correlate.profile import (
     SEVERITY_RANK,
+    STRONG_STAGES,
     KeyVerdict,
     NetUse,
     established_networks,
@@ -94,8 +95,7 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
     _load_entity_events(conn, keys)
 
     verdicts: dict[str, KeyVerdict] = {}
-    usage = key_network_usage(conn, "cand_keys")
-    mark_org_networks(conn, usage)
+    usage = _usage(conn)
     for k in sorted(keys):
         verdicts[k] = judge_key(k, usage.get(k, {}))
     _discount_legitimate_creations(conn, verdicts, usage)
@@ -124,8 +124,7 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
         if not new:
             break
         _load_key_events(conn, new)
-        usage = key_network_usage(conn, "cand_keys")
-        mark_org_networks(conn, usage)
+        usage = _usage(conn)
         for k in new:
             verdicts[k] = judge_key(k, usage.get(k, {}), forced_attacker=True)
         frontier = new
@@ -322,8 +321,7 @@ def _climb(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
             if ent is None:
                 continue
             _load_entity_events(conn, {ent})
-            usage = key_network_usage(conn, "cand_keys")
-            mark_org_networks(conn, usage)
+            usage = _usage(conn)
             nets = usage.get(ent, {})
             if net not in nets or net in established_networks(nets, when):
                 continue
@@ -342,6 +340,41 @@ def _climb(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
             grew = True
         if not grew:
             return
+
+
+def _usage(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, NetUse]]:
+    """The candidates' per-network usage, with what the sessions each network obtained went
+    on to do that their role (or user) had never done before them."""
+    usage = key_network_usage(conn, "cand_keys")
+    mark_org_networks(conn, usage)
+    for k, net, api, stage in conn.execute(f"""
+        WITH s AS (
+            SELECT DISTINCT k, net, session_access_key_id AS sk, event_time AS t0 FROM kev
+            WHERE session_access_key_id IS NOT NULL AND session_access_key_id <> ''
+              AND coalesce(error_code, '') = ''
+              -- only networks that alerted can be judged suspicious: not the owner's runs
+              AND (k, net) IN (SELECT DISTINCT x.k, x.net FROM kev x
+                               JOIN alert_events a USING (event_id))),
+        se AS (
+            SELECT s.k, s.net, s.t0, event_name, {_STAGE_SQL} AS stage,
+                   coalesce(session_issuer_arn, principal_arn) AS owner
+            FROM s JOIN events e ON e.access_key_id = s.sk
+            WHERE coalesce(e.error_code, '') = ''),
+        hist AS (
+            SELECT coalesce(session_issuer_arn, principal_arn) AS owner, event_name,
+                   min(event_time) AS first
+            FROM events WHERE coalesce(session_issuer_arn, principal_arn) IN
+                (SELECT owner FROM se)
+            GROUP BY 1, 2)
+        SELECT DISTINCT se.k, se.net, se.event_name, se.stage FROM se
+        LEFT JOIN hist h ON h.owner = se.owner AND h.event_name = se.event_name
+                        AND h.first < se.t0
+        WHERE list_contains(?, se.stage) AND h.owner IS NULL
+    """, [sorted(STRONG_STAGES)]).fetchall():
+        use = usage.get(k, {}).get(net)
+        if use is not None:
+            use.strong_apis.setdefault(f"{api} (by a session it obtained)", stage)
+    return usage
 
 
 def _discount_legitimate_creations(conn: duckdb.DuckDBPyConnection,
@@ -367,8 +400,7 @@ def _discount_legitimate_creations(conn: duckdb.DuckDBPyConnection,
         if ent is None or (ent in verdicts and verdicts[ent].compromised):
             continue
         _load_entity_events(conn, {ent})
-        maker_usage = key_network_usage(conn, "cand_keys")
-        mark_org_networks(conn, maker_usage)
+        maker_usage = _usage(conn)
         maker_nets = maker_usage.get(ent, {})
         if net not in established_networks(maker_nets, when):
             continue
