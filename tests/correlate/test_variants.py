@@ -717,9 +717,10 @@ RECON = (  # (source, eventName, error): what an enumerator tries, most of it de
 )
 
 
-def test_v7_noisy_recon_with_access_denied_before_success(cli, tmp_path):
-    """A burst of enumeration across services, mostly AccessDenied, then what the key may do:
-    list the buckets and read one."""
+def _recon_then_reads_corpus(pace: timedelta, reads_after: timedelta
+                             ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The enumeration of RECON twice over, one call per `pace`, mostly denied; then, after
+    `reads_after`, what the key may do: list a bucket and read it."""
     recs = background()
     t = THEFT
     for i, (src, name, err) in enumerate(RECON * 2):
@@ -729,11 +730,18 @@ def test_v7_noisy_recon_with_access_denied_before_success(cli, tmp_path):
             kw["errorCode"] = err
             kw["errorMessage"] = (f"User: {CI_ARN} is not authorized to perform: "
                                   f"{src.split('.')[0]}:{name}")
-        recs.append(api(name, src, ci(), t + timedelta(seconds=15 * i), ATK1, ATK_BOTO, **kw))
-    t2 = t + timedelta(minutes=20)
+        recs.append(api(name, src, ci(), t + pace * i, ATK1, ATK_BOTO, **kw))
+    t2 = t + reads_after
     recs.append(list_objects(ci(), t2, ATK1, ATK_BOTO, "tenant-docs"))
     plan = {"tenant-docs": 150}
     recs += mass_read(ci(), t2 + timedelta(minutes=1), ATK1, ATK_BOTO, plan, 600_000)
+    return recs, plan
+
+
+def test_v7_noisy_recon_with_access_denied_before_success(cli, tmp_path):
+    """A burst of enumeration across services, mostly AccessDenied, then what the key may do:
+    list the buckets and read one."""
+    recs, plan = _recon_then_reads_corpus(timedelta(seconds=15), timedelta(minutes=20))
     res = run_hunt(cli, tmp_path, recs)
     assert_attack_incident(res, keys={CI_KEY}, attacker_ips={ATK1},
                            stages={"discovery", "collection"}, buckets=plan_bytes(plan, 600_000))
@@ -743,20 +751,7 @@ def test_v7b_paced_recon_with_access_denied_before_success(cli, tmp_path):
     """The same enumeration, paced at one call a minute: 34 calls, 22 of them denied, over
     half an hour, so no 10-minute window holds 15 distinct APIs (even with the pipeline's own
     calls, which share the entity)."""
-    recs = background()
-    t = THEFT
-    for i, (src, name, err) in enumerate(RECON * 2):
-        kw: dict[str, Any] = {"region": "us-east-1" if src == "iam.amazonaws.com" else
-                              "eu-west-1"}
-        if err:
-            kw["errorCode"] = err
-            kw["errorMessage"] = (f"User: {CI_ARN} is not authorized to perform: "
-                                  f"{src.split('.')[0]}:{name}")
-        recs.append(api(name, src, ci(), t + timedelta(seconds=60 * i), ATK1, ATK_BOTO, **kw))
-    t2 = t + timedelta(minutes=40)
-    recs.append(list_objects(ci(), t2, ATK1, ATK_BOTO, "tenant-docs"))
-    plan = {"tenant-docs": 150}
-    recs += mass_read(ci(), t2 + timedelta(minutes=1), ATK1, ATK_BOTO, plan, 600_000)
+    recs, plan = _recon_then_reads_corpus(timedelta(seconds=60), timedelta(minutes=40))
     res = run_hunt(cli, tmp_path, recs)
     assert_attack_incident(res, keys={CI_KEY}, attacker_ips={ATK1},
                            stages={"discovery", "collection"}, buckets=plan_bytes(plan, 600_000))

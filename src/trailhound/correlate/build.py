@@ -96,6 +96,7 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
 
     verdicts: dict[str, KeyVerdict] = {}
     usage = _usage(conn)
+    _add_session_actions(conn, usage)
     for k in sorted(keys):
         verdicts[k] = judge_key(k, usage.get(k, {}))
     _discount_legitimate_creations(conn, verdicts, usage)
@@ -343,16 +344,23 @@ def _climb(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
 
 
 def _usage(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, NetUse]]:
-    """The candidates' per-network usage, with what the sessions each network obtained went
-    on to do that their role (or user) had never done before them."""
+    """The loaded candidates' per-network usage, with the organisation's networks marked."""
     usage = key_network_usage(conn, "cand_keys")
     mark_org_networks(conn, usage)
+    return usage
+
+
+def _add_session_actions(conn: duckdb.DuckDBPyConnection,
+                         usage: dict[str, dict[str, NetUse]]) -> None:
+    """Add to each alerted network what the sessions it obtained (AssumeRole,
+    GetSessionToken, GetFederationToken) went on to do that their role, or user, had never
+    done before them. Needed once, for the first judgement: later ones are forced (derived
+    keys, the climb), so only networks that alerted are looked at, never the owner's runs."""
     for k, net, api, stage in conn.execute(f"""
         WITH s AS (
             SELECT DISTINCT k, net, session_access_key_id AS sk, event_time AS t0 FROM kev
             WHERE session_access_key_id IS NOT NULL AND session_access_key_id <> ''
               AND coalesce(error_code, '') = ''
-              -- only networks that alerted can be judged suspicious: not the owner's runs
               AND (k, net) IN (SELECT DISTINCT x.k, x.net FROM kev x
                                JOIN alert_events a USING (event_id))),
         se AS (
@@ -374,7 +382,6 @@ def _usage(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, NetUse]]:
         use = usage.get(k, {}).get(net)
         if use is not None:
             use.strong_apis.setdefault(f"{api} (by a session it obtained)", stage)
-    return usage
 
 
 def _discount_legitimate_creations(conn: duckdb.DuckDBPyConnection,
@@ -386,25 +393,28 @@ def _discount_legitimate_creations(conn: duckdb.DuckDBPyConnection,
     vendor's integration, which then lists the buckets it was made for), not a theft. The
     key is judged again without those rules. A theft's creation comes from the thief's
     network, never established for the creator, and keeps its alert."""
+    made: dict[str, tuple[str, str, str, Any]] = {}  # key -> (creation, creator, net, when)
     for k, v in sorted(verdicts.items()):
         if not v.compromised or v.baseline_events or not k.startswith("AKIA"):
             continue
-        made = conn.execute(f"""
+        rows = conn.execute(f"""
             SELECT event_id, access_key_id, {network_sql()}, event_time FROM events
             WHERE created_access_key_id = ? AND error_code IS NULL
               AND access_key_id IS NOT NULL AND access_key_id <> ?""", [k, k]).fetchall()
-        if len(made) != 1:
+        if len(rows) != 1:
             continue
-        event_id, maker, net, when = made[0]
+        event_id, maker, net, when = rows[0]
         ent = maker if maker.startswith("AKIA") else _entity_of_key(conn, maker)
-        if ent is None or (ent in verdicts and verdicts[ent].compromised):
-            continue
-        _load_entity_events(conn, {ent})
-        maker_usage = _usage(conn)
-        maker_nets = maker_usage.get(ent, {})
-        if net not in established_networks(maker_nets, when):
-            continue
-        if judge_key(ent, maker_nets).compromised:
+        if ent is not None:
+            made[k] = (event_id, ent, net, when)
+    if not made:
+        return
+    _load_entity_events(conn, {ent for _, ent, _, _ in made.values()})
+    makers = _usage(conn)
+    for k, (event_id, ent, net, when) in sorted(made.items()):
+        nets = makers.get(ent, {})
+        creator = verdicts.get(ent) or judge_key(ent, nets)
+        if creator.compromised or net not in established_networks(nets, when):
             continue
         rules = frozenset(r for (r,) in conn.execute("""
             SELECT DISTINCT rule_id FROM alert_events WHERE rank >= 3 AND alert_index IN (

@@ -42,10 +42,10 @@ STRONG_STAGES = frozenset({"persistence", "privilege-escalation", "lateral-movem
 
 # A user rotating or retiring their own key (no userName parameter, or their own): routine
 # from a laptop on a new network, unlike a key made for another user.
+# (Compared as a suffix, not with LIKE: `_` is a wildcard there and legal in user names.)
 _OWN_KEY_HOUSEKEEPING = """(event_name IN ('CreateAccessKey', 'UpdateAccessKey', 'DeleteAccessKey')
     AND (target_user IS NULL OR target_user = ''
-         OR principal_arn LIKE '%:user/' || target_user
-         OR principal_arn LIKE '%/' || target_user))"""
+         OR right(principal_arn, length(target_user) + 1) = '/' || target_user))"""
 
 
 @dataclass

@@ -7,9 +7,9 @@ parts of a busy partition as one part, sorted by time (so readers skip by time r
 swaps them in the manifest in one transaction. The old files are deleted after the commit;
 a crash before that leaves them as orphans, which the next writer's `recover` removes.
 
-The merge is streamed: DuckDB sorts under its memory limit (spilling past it) and the part
-is written a batch at a time. A busy day of a large account is millions of rows, several GB
-as Arrow tables; held whole, one compaction would cost more memory than the whole hunt.
+The merge is streamed: DuckDB sorts one slice of the partition at a time and the part is
+written a batch at a time. A busy day of a large account is millions of rows, several GB as
+Arrow tables; held whole, one compaction would cost more memory than the whole hunt.
 """
 
 from __future__ import annotations
