@@ -154,8 +154,8 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     out = result.out
     doc = incidents_document(result)
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
-    _atomic_write(out / "incidents.json", data)
-    _atomic_write(st.root / "incidents.json", data)
+    atomic_write(out / "incidents.json", data)
+    atomic_write(st.root / "incidents.json", data)
     result.files.append(out / "incidents.json")
 
     # Streamed: an alert of a noisy rule can list a million event ids.
@@ -207,13 +207,13 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
                 conn, investigate.Subject("incident", inc.id), incidents=incidents_doc),
         }
     model = build_model(result)  # one content, two renderers
-    _atomic_write(out / "report.md", render_markdown(model).encode())
+    atomic_write(out / "report.md", render_markdown(model).encode())
     result.files.append(out / "report.md")
-    _atomic_write(out / "report.html", render_html(model).encode())
+    atomic_write(out / "report.html", render_html(model).encode())
     result.files.append(out / "report.html")
-    _atomic_write(out / "stix.json", render_stix(result).encode())
+    atomic_write(out / "stix.json", render_stix(result).encode())
     result.files.append(out / "stix.json")
-    _atomic_write(out / "ocsf.json", render_ocsf(result).encode())
+    atomic_write(out / "ocsf.json", render_ocsf(result).encode())
     result.files.append(out / "ocsf.json")
 
 
@@ -232,7 +232,7 @@ def _iso(t: Any) -> str | None:
     return t.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     with atomic_file(path) as fh:
         fh.write(data)
 

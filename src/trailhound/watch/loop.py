@@ -31,7 +31,13 @@ import orjson
 
 from trailhound.correlate import Correlation, Incident, correlate
 from trailhound.correlate.profile import SEVERITY_RANK
-from trailhound.hunt import HuntResult, atomic_file, incidents_document, write_outputs
+from trailhound.hunt import (
+    HuntResult,
+    atomic_file,
+    atomic_write,
+    incidents_document,
+    write_outputs,
+)
 from trailhound.rules import DetectResult, RuleSet
 from trailhound.sources.base import is_s3
 from trailhound.sources.local import walk
@@ -278,10 +284,10 @@ class Watcher:
         """incidents.json (and alerts.ndjson) as of this poll, for scripts and `respond`."""
         result = self._result(alerts, corr, events=None)
         doc = orjson.dumps(incidents_document(result), option=orjson.OPT_INDENT_2) + b"\n"
-        _atomic_write(self.st.root / "incidents.json", doc)
+        atomic_write(self.st.root / "incidents.json", doc)
         if self.cfg.out is None:
             return
-        _atomic_write(self.cfg.out / "incidents.json", doc)
+        atomic_write(self.cfg.out / "incidents.json", doc)
         # Streamed: the ids are read from the book a chunk at a time.
         with atomic_file(self.cfg.out / "alerts.ndjson") as fh:
             for k, a in enumerate(alerts):
@@ -358,9 +364,3 @@ def _iso(t: datetime) -> str:
     if t.tzinfo is not None:
         t = t.astimezone(UTC).replace(tzinfo=None)
     return t.isoformat(timespec="seconds") + "Z"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
