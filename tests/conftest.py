@@ -1,23 +1,20 @@
-"""Shared test setup: where the third-party fixtures live, and a CLI runner."""
+"""Test setup common to every suite: the third-party fixtures and a CLI runner."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from reliability.helpers import NetworkGuard
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TRAILHOUND_SHARED", REPO.parent / "shared"))
+#: Third-party CloudTrail records kept in the repository with their licences (README there).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"third-party fixtures not found at {SHARED}")
-    return SHARED
+def fixtures_dir() -> Path:
+    return FIXTURES
 
 
 @pytest.fixture

@@ -283,19 +283,26 @@ class SqlDialect(StrEnum):
     athena = "athena"
 
 
-_RULES_OPT = typer.Option("--rules", help="Extra rule file or folder (Sigma or trailhound "
-                          "rules, told apart by content). Repeatable.")
+_RULES_OPT = typer.Option("--rules", envvar="TRAILHOUND_RULES",
+                          help="Extra rule file or folder (Sigma or trailhound rules, told "
+                          "apart by content), added to the built-in and bundled SigmaHQ "
+                          "rules. Repeatable; TRAILHOUND_RULES takes a list separated by "
+                          f"'{os.pathsep}'.")
 _NO_SIGMA_OPT = typer.Option("--no-sigma", help="Do not load the SigmaHQ AWS rules.")
 _OVERRIDES_OPT = typer.Option("--overrides", help="YAML tuning: disable, level, group_by, "
                               "window, filters per rule id.")
 
 
-def _load_ruleset(rules: list[Path] | None, no_sigma: bool, overrides: Path | None):  # type: ignore[no-untyped-def]
-    from trailhound.rules import load_rules
-
+def _check_rule_paths(rules: list[Path] | None) -> None:
     for p in rules or []:
         if not p.exists():
             raise UsageError(f"--rules {p}: no such file or folder")
+
+
+def _load_ruleset(rules: list[Path] | None, no_sigma: bool, overrides: Path | None):  # type: ignore[no-untyped-def]
+    from trailhound.rules import load_rules
+
+    _check_rule_paths(rules)
     if overrides is not None and not overrides.is_file():
         raise UsageError(f"--overrides {overrides}: no such file")
     return load_rules(list(rules or []), include_sigma=not no_sigma, overrides=overrides)
@@ -393,9 +400,7 @@ def hunt(
 
     if not sources and store is None:
         raise UsageError("give log sources to ingest, or --store with an existing store")
-    for p in rules or []:
-        if not p.exists():
-            raise UsageError(f"--rules {p}: no such file or folder")
+    _check_rule_paths(rules)
     tenant_map = load_tenants(tenants)
     markers: list[str] = []
     for path in ci_profile or []:
@@ -489,9 +494,7 @@ def watch(
         every = float(seconds(interval, what="--interval"))
     except TrailhoundError as e:
         raise UsageError(str(e)) from None
-    for p in rules or []:
-        if not p.exists():
-            raise UsageError(f"--rules {p}: no such file or folder")
+    _check_rule_paths(rules)
     tenant_map = load_tenants(tenants)
     s3 = _s3_options([source] if source else [], profile, endpoint_url, account, region,
                      None, None, 8)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trailhound.rules.loader import bundled_sigma_dir
 from trailhound.rules.model import Rule
 from trailhound.rules.selftest import expand, fired_event_ids
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-SIGMA_DIR = SHARED / "sigmahq-aws" / "cloudtrail"
-FIXTURES = SHARED / "fixtures"
+SIGMA_DIR = bundled_sigma_dir()
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def run_rule(rule: Rule, records: list[dict[str, Any]]) -> set[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from trailhound import simulate
 from trailhound.rules import detect, load_rules
 from trailhound.rules.alert_ids import StoredIds, id_chunks
 from trailhound.rules.model import RuleSet
@@ -15,8 +16,6 @@ from trailhound.rules.selftest import events_connection
 from trailhound.rules.timerange import TimeRange
 from trailhound.store.engine import Store
 from trailhound.store.ingest import ingest
-
-simulate = pytest.importorskip("trailhound.simulate")
 
 RULES = load_rules()
 

@@ -21,9 +21,9 @@ def _shape(r: dict) -> tuple[frozenset, frozenset, frozenset]:
             frozenset(set(ctx) - {"ec2RoleDelivery"}))
 
 
-def test_shapes_match_real_records(shared_dir, corpus):
+def test_shapes_match_real_records(fixtures_dir, corpus):
     real: dict[tuple[str, str], list[dict]] = {}
-    for f in sorted((shared_dir / "fixtures" / "stratus-detonations").glob("*.json")):
+    for f in sorted((fixtures_dir / "stratus-detonations").glob("*.json")):
         for r in json.loads(f.read_text()):
             if not r.get("errorCode"):
                 real.setdefault((r["eventName"], r["userIdentity"]["type"]), []).append(r)

@@ -136,16 +136,16 @@ def test_bad_input_is_quarantined_and_the_rest_loads(tmp_path):
     assert {ln["position"] for ln in lines} >= {"record 1", "record 2", "record 0"}
 
 
-def test_the_shared_fixtures_normalize_or_are_quarantined(tmp_path, shared_dir):
+def test_the_shared_fixtures_normalize_or_are_quarantined(tmp_path, fixtures_dir):
     """Every third-party record becomes an event or a quarantine entry: nothing vanishes."""
     src = tmp_path / "src"
     src.mkdir()
     total = 0
-    for f in sorted((shared_dir / "fixtures/stratus-detonations").glob("aws.*.json")):
+    for f in sorted((fixtures_dir / "stratus-detonations").glob("aws.*.json")):
         total += len(json.loads(f.read_text()))
         (src / f.name).write_bytes(f.read_bytes())
     panther = [json.loads(x)["record"] for x in
-               (shared_dir / "fixtures/panther-rule-tests/cloudtrail-rule-tests.ndjson")
+               (fixtures_dir / "panther-rule-tests/cloudtrail-rule-tests.ndjson")
                .read_text().splitlines() if x.strip()]
     total += len(panther)
     (src / "panther.ndjson").write_text("\n".join(json.dumps(r) for r in panther) + "\n")

@@ -140,7 +140,8 @@ def render_model(m: ReportModel) -> str:
     if m.alerts_by_rule:
         w("| rule | severity | alerts | in an incident |\n|---|---|---:|---:|")
         for r in m.alerts_by_rule:
-            w(f"| {md(r['rule'])} | {r['severity']} | {r['alerts']:,} | {r['in_incident']:,} |")
+            by = f" (by {md(r['author'])})" if r["author"] else ""
+            w(f"| {md(r['rule'])}{by} | {r['severity']} | {r['alerts']:,} | {r['in_incident']:,} |")
         if m.more_rules:
             w(f"\n... and {m.more_rules} more rules; all alerts are in `alerts.ndjson`.")
     else:

@@ -106,7 +106,9 @@ def build_model(result: HuntResult) -> ReportModel:
         by_rule.setdefault(a.rule_id, []).append(n)
     linked = result.correlation.alert_incident
     ranked = sorted(by_rule.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    rows = [{"rule": rule, "severity": result.detect.alerts[idx[0]].severity,
+    # `author`: the DRL 1.1 of SigmaHQ's rules asks that reports of matches keep it.
+    rows = [{"rule": rule, "author": result.detect.alerts[idx[0]].author,
+             "severity": result.detect.alerts[idx[0]].severity,
              "alerts": len(idx), "in_incident": sum(1 for i in idx if i in linked)}
             for rule, idx in ranked[:30]]
     return ReportModel(

@@ -43,19 +43,21 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("trailhound.rules").joinpath("builtin")))
 
 
+def bundled_sigma_dir() -> Path:
+    """SigmaHQ's AWS CloudTrail rules, shipped inside the package as published (see
+    `sigmahq/SOURCE.md` for the upstream commit and how to refresh them)."""
+    return Path(str(resources.files("trailhound.rules").joinpath("sigmahq", "cloudtrail")))
+
+
 def default_sigma_dirs() -> list[Path]:
-    """Where the SigmaHQ AWS rules are: `$TRAILHOUND_SIGMA_RULES` (paths separated by the OS
-    path separator), else the shared checkout next to the repository, when present. They are
-    not shipped inside the package (their licence and release cycle are SigmaHQ's)."""
+    """The SigmaHQ rule folders to load: `$TRAILHOUND_SIGMA_RULES` (paths separated by the OS
+    path separator) when set, replacing the bundled set - e.g. a newer SigmaHQ checkout - else
+    the bundled set. Nothing is looked for implicitly in the current or a parent folder: a
+    folder someone else can create must never decide which rules run."""
     env = os.environ.get(_SIGMA_ENV)
     if env:
         return [Path(p) for p in env.split(os.pathsep) if p]
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "sigmahq-aws" / "cloudtrail"
-        if cand.is_dir():
-            return [cand]
-    return []
+    return [bundled_sigma_dir()]
 
 
 def techniques_of(tags: list[str]) -> tuple[str, ...]:
@@ -91,7 +93,8 @@ def _files(paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 def load_rules(paths: list[Path] | None = None, *, include_sigma: bool = True,
                overrides: Path | None = None, include_builtin: bool = True) -> RuleSet:
-    """Built-in rules, the SigmaHQ AWS rules (when found) and the extra `paths`.
+    """Built-in rules, the SigmaHQ AWS rules (bundled, or `$TRAILHOUND_SIGMA_RULES`) and the
+    extra `paths`.
 
     Raises `RuleError` only for unusable overrides; bad rule files end in `skipped`."""
     from trailhound.rules.overrides import apply_overrides, default_tuning, read_overrides
@@ -102,10 +105,7 @@ def load_rules(paths: list[Path] | None = None, *, include_sigma: bool = True,
     if include_builtin:
         sources.append(("builtin", [builtin_dir()]))
     if include_sigma:
-        dirs = default_sigma_dirs()
-        if not dirs:
-            skipped.append(("sigmahq", f"no SigmaHQ rule folder found; set {_SIGMA_ENV}"))
-        sources.append(("sigmahq", dirs))
+        sources.append(("sigmahq", default_sigma_dirs()))
     if paths:
         sources.append(("extra", [Path(p) for p in paths]))
     for origin, dirs in sources:
@@ -196,6 +196,7 @@ def sigma_rule(sr: SigmaRule, *, path: Path | None, origin: str, rule_id: str) -
         stage=stage_of(tags), techniques=techniques_of(tags), tags=tuple(tags),
         description=sr.description or "", fields=tuple(sr.fields or ()),
         falsepositives=tuple(sr.falsepositives or ()), path=path, origin=origin,
+        author=str(sr.author or ""),
         spec={"_where": where, "_fields": sorted(fields), "sigma_id": str(sr.id or "")},
         sigma=sr,
     )
@@ -279,6 +280,6 @@ def parse_own(doc: dict[str, Any], *, path: Path | None, origin: str) -> Rule:
         description=doc["description"].strip(), fields=tuple(str(f) for f in fields),
         falsepositives=tuple(str(f) for f in doc.get("falsepositives") or ()),
         path=path, origin=origin, spec=spec, positive=tuple(pos), negative=tuple(neg),
-        window_seconds=window, group_by=group_by,
+        window_seconds=window, group_by=group_by, author=str(doc.get("author") or ""),
     )
 

@@ -77,6 +77,9 @@ class Rule:
     falsepositives: tuple[str, ...] = ()
     path: Path | None = None
     origin: str = "builtin"  # builtin | sigmahq | extra
+    # The rule's `author` field. SigmaHQ's rules are under the DRL 1.1, which asks that every
+    # message based on a match keeps it: alerts carry it.
+    author: str = ""
     spec: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     sigma: Any = field(default=None, compare=False, hash=False, repr=False)
     positive: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
@@ -112,6 +115,7 @@ class Alert:
     account: str | None
     count: int
     incident_id: str | None = None
+    author: str = ""  # the rule's author (DRL 1.1 attribution for SigmaHQ rules)
 
     def to_dict(self, *, with_ids: bool = True) -> dict[str, Any]:
         """`with_ids=False`: `event_ids` is left empty (see `json_pieces`)."""
@@ -130,6 +134,7 @@ class Alert:
             "account": self.account,
             "count": self.count,
             "incident_id": self.incident_id,
+            "author": self.author,
         }
 
     def json_pieces(self, *, chunk: int = CHUNK, **fields: Any) -> Iterator[bytes]:

@@ -63,6 +63,11 @@ def detect_table(console: Console, result: DetectResult, *, max_ids: int = 3) ->
                   rich_safe(a.access_key_id), rich_safe(a.principal_arn, limit=60),
                   rich_safe(a.source_ip), str(a.count), rich_safe(ids))
     console.print(t)
+    authors = {a.rule_id: a.author for a in result.alerts if a.author}
+    if authors:
+        console.print("Rule authors: " + "; ".join(
+            f"{rich_safe(rid)}: {rich_safe(who)}" for rid, who in sorted(authors.items())),
+            soft_wrap=True)
     skipped_table(console, result.skipped)
 
 
@@ -93,8 +98,9 @@ def rules_json(ruleset: RuleSet, out: IO[str] | None = None) -> None:
     _dump({
         "rules": [{"id": r.id, "title": r.title, "kind": r.kind, "level": r.level,
                    "severity": r.severity, "stage": r.stage, "techniques": list(r.techniques),
-                   "status": r.status, "origin": r.origin, "enabled": r.enabled,
-                   "path": str(r.path) if r.path else None} for r in ruleset.rules],
+                   "status": r.status, "origin": r.origin, "author": r.author,
+                   "enabled": r.enabled, "path": str(r.path) if r.path else None}
+                  for r in ruleset.rules],
         "skipped": [{"rule": r, "reason": why} for r, why in ruleset.skipped],
     }, out or sys.stdout)
 

@@ -49,7 +49,7 @@ def keyed_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRange,
             rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
             techniques=rule.techniques, event_ids=tuple(ids), event_time=first,
             last_event_time=last, access_key_id=key, principal_arn=arn, source_ip=ip,
-            account=account, count=int(n),
+            account=account, count=int(n), author=rule.author,
         )))
     return alerts
 
@@ -88,7 +88,7 @@ def keyed_stored_alerts(conn: duckdb.DuckDBPyConnection, rule: Rule, tr: TimeRan
         rule_id=rule.id, title=rule.title, severity=rule.severity, stage=rule.stage,
         techniques=rule.techniques, event_ids=StoredIds(ids, int(no), int(n)),
         event_time=first, last_event_time=last, access_key_id=key, principal_arn=arn,
-        source_ip=ip, account=account, count=int(n)))
+        source_ip=ip, account=account, count=int(n), author=rule.author))
         for entity, bucket, no, n, first, last, key, arn, ip, account in rows]
 
 

@@ -263,6 +263,7 @@ def alert_from_json(text: str, ids: Callable[[int], Sequence[str]] | None = None
         event_time=_parse(d["event_time"]), last_event_time=_parse(d["last_event_time"]),
         access_key_id=d["access_key_id"], principal_arn=d["principal_arn"],
         source_ip=d["source_ip"], account=d["account"], count=int(d["count"]),
+        author=d.get("author") or "",
     )
 
 
