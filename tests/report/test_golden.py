@@ -53,7 +53,7 @@ def _result() -> SimpleNamespace:
         "error_code": None, "stage": "credential-validation", "event_id": "e1"}],
         "daily": [], "stages": {"credential-validation": [
             ("sts.amazonaws.com:GetCallerIdentity", "T1078.004", 3, 1)]}}
-    alert = SimpleNamespace(rule_id="r1|<i>", severity="high")
+    alert = SimpleNamespace(rule_id="r1|<i>", severity="high", author="Ann | <b>Lee</b>")
     return SimpleNamespace(
         incidents=[inc], details={inc.id: details}, events_analysed=1000,
         detect=SimpleNamespace(alerts=[alert, alert], timings={"r1": 0.1}),

@@ -7,7 +7,32 @@ temp views) through `SparkEngine`, as a CLI run does.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
 import pytest
+
+
+def _missing() -> str | None:
+    """Why the Spark suite cannot run here, or None: Spark is an optional component (the
+    `spark` extra and a Java 17+ runtime), the only reason a Spark test may skip."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (the `spark` extra)"
+    home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (home and (Path(home) / "bin" / "java").exists()):
+        return "no Java runtime (Spark needs Java 17+; Debian: openjdk-17-jre-headless)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    why = _missing()
+    if why:
+        skip = pytest.mark.skip(reason=f"Spark suite skipped: {why}")
+        for item in items:
+            if "spark" in item.keywords:
+                item.add_marker(skip)
 
 TEST_CONF = {
     "spark.ui.enabled": "false",
