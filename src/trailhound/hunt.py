@@ -178,13 +178,20 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
             ORDER BY event_time, event_id
         """, [inc.id])
         path = ev_dir / f"{inc.id}.ndjson"
-        # Streamed: a mass read is millions of attributed events.
+        # Streamed: a mass read is millions of attributed events. A reason is typed JSON
+        # (CONTRACT.md); the few distinct ones are parsed once.
+        reasons: dict[str, Any] = {}
         with atomic_file(path) as fh:
             while rows := res.fetchmany(EVIDENCE_CHUNK):
                 buf = bytearray()
                 for r in rows:
                     rec = dict(zip(EVIDENCE_FIELDS, r, strict=True))
                     rec["event_time"] = _iso(rec["event_time"])
+                    why = rec["attribution_reason"]
+                    if isinstance(why, str):
+                        if why not in reasons:
+                            reasons[why] = _reason(why)
+                        rec["attribution_reason"] = reasons[why]
                     buf += orjson.dumps(rec) + b"\n"
                 fh.write(buf)
         result.files.append(path)
@@ -224,6 +231,17 @@ def load_incidents(store: Path) -> dict[str, Any]:
         raise StoreError("no incidents in this store yet (run `trailhound hunt` first)",
                          location=str(store))
     return orjson.loads(path.read_bytes())
+
+
+def _reason(text: str) -> Any:
+    """A stored reason: typed JSON, or (from a store written before reasons were typed) the
+    sentence it was, as `{"kind": "context", "text": ...}`."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {"kind": "context", "name": "legacy", "text": text}
+    return value if isinstance(value, dict) else {"kind": "context", "name": "legacy",
+                                                  "text": text}
 
 
 def _iso(t: Any) -> str | None:

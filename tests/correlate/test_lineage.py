@@ -138,16 +138,39 @@ def test_travel_new_ip_same_behaviour_is_not_an_incident(tmp_path):
     res = run(tmp_path, recs, [alert("new_network", trip, "medium", "credential-validation"),
                                alert("odd", trip[:1], "high", "persistence")])
     assert res.incidents == []
-    assert res.verdicts[CI_KEY].labels["100.64.9.0/24"][0] == "shared"
+    # Weighed like the owner (its client, only its calls), so nothing there is evidence.
+    trip_use = res.attribution.judged[(CI_KEY, "100.64.9.0/24", "aws-cli+GitHubActions")]
+    assert trip_use.owner_like and not trip_use.evidence
 
 
 def test_weak_single_signal_is_not_an_incident(tmp_path):
-    recs = routine()
-    odd = ct.record("ListBuckets", source="s3.amazonaws.com", identity=ci_identity(),
+    """A developer's key (the CLI from the office, every day) lists buckets once from a new
+    address with the same CLI: one medium alert and a new network weigh, and do not add up."""
+    dev = ct.iam_user_identity("dev-ann", "AKIADEVANN0000000001")
+    recs = routine() + [
+        ct.record("DescribeInstances", source="ec2.amazonaws.com", identity=dev,
+                  time=ts(T0 + timedelta(hours=h)), ip="192.0.2.60",
+                  ua="aws-cli/2.15.0 Python/3.11") for h in range(9, 24 * 4, 6)]
+    odd = ct.record("ListBuckets", source="s3.amazonaws.com", identity=dev,
                     time=ts(T0 + timedelta(days=4)), ip="198.51.100.9", ua="aws-cli/1.0")
     recs.append(odd)
     res = run(tmp_path, recs, [alert("new_network", [odd], "medium", "discovery")])
     assert res.incidents == []
+
+
+def test_ci_key_used_once_outside_ci_is_a_leak_not_a_high_incident(tmp_path):
+    """A CI key (only ever used by its pipeline) lists buckets once with a plain CLI from a
+    new address: the credential is outside its environment, so it has leaked; nothing was
+    done with it yet, so it is a medium incident to rotate, not a high one."""
+    recs = routine()
+    odd = ct.record("ListBuckets", source="s3.amazonaws.com", identity=ci_identity(),
+                    time=ts(T0 + timedelta(days=4)), ip="198.51.100.9", ua="aws-cli/1.0")
+    recs.append(odd)
+    (inc,) = run(tmp_path, recs, [alert("new_network", [odd], "medium", "discovery")]
+                 ).incidents
+    assert inc.severity == "medium" and inc.validation_only
+    assert inc.source_ips == ["198.51.100.9"]
+    assert any(e["name"] == "outside-ci" for e in inc.evidence)
 
 
 def test_climbs_to_the_stolen_key_when_only_late_stages_alert(tmp_path):

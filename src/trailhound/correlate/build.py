@@ -1,53 +1,49 @@
-"""Alerts -> incidents along key lineage.
+"""Alerts -> incidents along credential lineage: the pipeline of correlation.
 
-1. Candidate keys are the keys of alerted events.
-2. Each candidate's use is split by network (`profile.judge_key`): is the key compromised, and
-   which of its networks are the attacker's?
-3. The lineage grows from the attacker's events: a key created by an attacker-attributed
-   `CreateAccessKey` (for any user), or a session obtained by an attacker-attributed
-   `AssumeRole*` / `GetSessionToken` / `GetFederationToken`, belongs to the attacker whole,
-   in whatever account it is then used; and so on recursively.
-4. Every compromised key not reached from another one roots one incident holding its whole
-   lineage. The same call logged in two accounts (same `sharedEventID`) is attributed alike.
-5. Scope (buckets, objects, bytes, IPs, user agents) is computed from attacker-attributed
-   events only; `shared` events are evidence, never scope.
+1. `alert_events`: every (alert, event) pair, joined in the engine.
+2. `attribute`: who used each credential - the owner, the attacker, or indistinguishable -
+   over the credential graph (keys created, sessions assumed, console sign-ins, in any
+   account), from use contexts weighed against each owner's history.
+3. One incident per lineage: every credential the attacker holds that no other attacker
+   credential minted roots one incident with all it minted, down the graph; a role's or a
+   person's stolen sessions are one incident. The same call logged in two accounts (same
+   `sharedEventID`) is attributed alike.
+4. Scope (buckets, objects, bytes, addresses, user agents) from attacker-attributed events
+   only; `shared` events are evidence, never scope.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
+from trailhound.correlate.attribute import (
+    ATTACKER,
+    SHARED,
+    Attribution,
+    attribute,
+    descendants,
+    owner_of,
+    roots,
+)
+from trailhound.correlate.evidence import SEVERITY_RANK
 from trailhound.correlate.incident import (
     Bucket,
     Incident,
     actions_of,
     incident_id,
     order_stages,
-    severity_of,
     title_of,
 )
-from trailhound.correlate.netinfo import VALIDATOR_FAMILIES, network_sql, ua_family_sql
-from trailhound.correlate.profile import (
-    SEVERITY_RANK,
-    STRONG_STAGES,
-    KeyVerdict,
-    NetUse,
-    established_networks,
-    judge_key,
-    key_network_usage,
-    mark_org_networks,
-)
-from trailhound.correlate.stages import stage_case_sql, technique_case_sql
+from trailhound.correlate.policy import Policy, policy
+from trailhound.correlate.stages import event_stage_sql, technique_case_sql
 from trailhound.rules.alert_ids import StoredIds
-
-MAX_LINEAGE_DEPTH = 12
-_LOOK_ONLY = frozenset({"credential-validation", "discovery"})
-VALIDATION_ONLY_MAX_EVENTS = 10
 
 # What incidents, evidence and reports read of an attributed event (not `raw`: reading every
 # record's JSON to attribute it would cost more than the rest of correlation).
@@ -58,95 +54,52 @@ ATT_EVENT_COLUMNS = ", ".join((
     "assumed_role_arn", "session_access_key_id", "bucket", "object_key", "bytes_out",
     "shared_event_id", "resources", "request_parameters"))
 
-# Stage of an event in context: a role assumed in another account is lateral movement, in
-# the same account privilege escalation; everything else comes from the taxonomy.
-_STAGE_SQL = f"""CASE
-    WHEN event_name LIKE 'AssumeRole%' AND assumed_role_arn IS NOT NULL
-         AND split_part(assumed_role_arn, ':', 5) <> coalesce(account_id, account)
-        THEN 'lateral-movement'
-    WHEN event_name LIKE 'AssumeRole%' THEN 'privilege-escalation'
-    WHEN event_name IN ('GetSessionToken', 'GetFederationToken') THEN 'persistence'
-    ELSE {stage_case_sql()} END"""
 
 
 @dataclass
 class Correlation:
     incidents: list[Incident]
     alert_incident: dict[int, str]  # index in the alert list -> incident id
-    verdicts: dict[str, KeyVerdict] = field(default_factory=dict)
+    attribution: Attribution | None = None
 
 
 def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
-              tenants: dict[str, str] | None = None) -> Correlation:
+              tenants: dict[str, str] | None = None, pol: Policy | None = None) -> Correlation:
     """`conn` has the `events` view; `alerts` are `rules.Alert`s (or anything with the same
     fields). Returns incidents ordered by severity then first activity."""
+    pol = pol or policy()
     tenants = tenants or {}
     _register_alerts(conn, alerts)
-    # Entities worth judging: a long-term key, or for session keys the role (or user) behind
-    # them, since a one-hour session has no history of its own to compare with. Low alerts
-    # alone never make an entity compromised, so they do not make it a candidate either.
-    cand = conn.execute(f"""
-        SELECT DISTINCT {_ENTITY_SQL} FROM events e JOIN alert_events a USING (event_id)
-        WHERE e.access_key_id IS NOT NULL AND e.access_key_id <> ''
-          AND (a.rank >= 2 OR {ua_family_sql('e.user_agent')} IN (SELECT unnest(?)))
-    """, [sorted(VALIDATOR_FAMILIES)]).fetchall()
-    keys = {k for (k,) in cand if k}
-    conn.execute("CREATE OR REPLACE TEMP TABLE kev AS " + _kev_sql() + " WHERE false")
-    _load_entity_events(conn, keys)
-
-    verdicts: dict[str, KeyVerdict] = {}
-    usage = _usage(conn)
-    _add_session_actions(conn, usage)
-    for k in sorted(keys):
-        verdicts[k] = judge_key(k, usage.get(k, {}))
-    _discount_legitimate_creations(conn, verdicts, usage)
-
-    parent: dict[str, str] = {}
-    created: dict[str, tuple[str, str | None]] = {}
-    frontier = {k for k, v in verdicts.items() if v.compromised}
-    for _ in range(MAX_LINEAGE_DEPTH):
-        if not frontier:
-            break
-        children = _attacker_children(conn, verdicts, frontier)
-        new: set[str] = set()
-        for child, par, kind, user in children:
-            if child in parent or child == par:
-                continue
-            if child in verdicts and verdicts[child].compromised and child not in parent:
-                # Already compromised on its own evidence: now known to descend from `par`.
-                parent[child] = par
-                if kind == "created":
-                    created[child] = (par, user)
-                continue
-            parent[child] = par
-            if kind == "created":
-                created[child] = (par, user)
-            new.add(child)
-        if not new:
-            break
-        _load_key_events(conn, new)
-        usage = _usage(conn)
-        for k in new:
-            verdicts[k] = judge_key(k, usage.get(k, {}), forced_attacker=True)
-        frontier = new
-
-    _climb(conn, verdicts, parent, created)
-
-    compromised = {k for k, v in verdicts.items() if v.compromised}
-    roots = sorted(k for k in compromised if _root_of(k, parent) == k)
-    members: dict[str, list[str]] = {r: [] for r in roots}
-    for k in sorted(compromised):
-        r = _root_of(k, parent)
-        if r in members:
-            members[r].append(k)
-
-    _register_attribution(conn, verdicts, members)
-    incidents = [_build_incident(conn, root, members[root], verdicts, created, tenants)
-                 for root in roots]
+    res = attribute(conn, pol)
+    groups = incident_groups(res)
+    _register_attribution(conn, res, groups)
+    incidents = [_build_incident(conn, res, root, members, tenants, pol)
+                 for root, members in groups]
     incidents = [i for i in incidents if i.attacker_events > 0]
     incidents.sort(key=lambda i: (-SEVERITY_RANK[i.severity], i.first_seen or 0, i.id))
     alert_incident = _link_alerts(conn, alerts)
-    return Correlation(incidents, alert_incident, verdicts)
+    return Correlation(incidents, alert_incident, res)
+
+
+def incident_groups(res: Attribution) -> list[tuple[str, list[str]]]:
+    """(root credential, every credential of its lineage) per incident.
+
+    A stolen long-term key roots its own incident. A role's (or a person's) sessions stolen
+    one by one, none minted by another attacker credential, are one incident: the same
+    identity in the same hands, rooted at the first of them."""
+    by_owner: dict[str, list[str]] = {}
+    for r in roots(res):
+        o = owner_of(res, r) or r
+        by_owner.setdefault(r if o.startswith("AKIA") else o, []).append(r)
+    groups = []
+    for rs in by_owner.values():
+        rs.sort(key=lambda c: (res.t0.get(c) or datetime.max, c))
+        members: list[str] = []
+        for r in rs:
+            members += [c for c in descendants(res, r) if c not in members]
+        groups.append((rs[0], members))
+    groups.sort(key=lambda g: g[0])
+    return groups
 
 
 def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> None:
@@ -205,302 +158,63 @@ def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> 
     conn.execute("CREATE OR REPLACE TEMP VIEW alert_events AS " + " UNION ALL ".join(parts))
 
 
-# A person's SSO role is shared by every person given it, so its sessions are profiled per
-# person (the session ARN names them); a service role's sessions (instances, tasks) per role.
-_ENTITY_SQL = """CASE WHEN e.access_key_id LIKE 'AKIA%' THEN e.access_key_id
-    WHEN contains(e.session_issuer_arn, '/AWSReservedSSO_') OR e.session_issuer_arn IS NULL
-        THEN 'role:' || coalesce(e.principal_arn, e.access_key_id)
-    ELSE 'role:' || e.session_issuer_arn END"""
-
-
-def _kev_sql(entity: str = "access_key_id") -> str:
-    return f"""
-        SELECT event_id, event_time, {entity} AS k, {network_sql()} AS net,
-               {ua_family_sql()} AS uaf, event_name, event_source, {_STAGE_SQL} AS stage,
-               {technique_case_sql()} AS technique,
-               created_access_key_id, session_access_key_id, assumed_role_arn, target_user,
-               principal_arn, account_id, account, shared_event_id, error_code, source_ip,
-               user_agent, access_key_id
-        FROM events"""
-
-
-def _load_key_events(conn: duckdb.DuckDBPyConnection, keys: set[str]) -> None:
-    loaded = {k for (k,) in conn.execute("SELECT k FROM cand_keys").fetchall()}
-    keys = keys - loaded
-    if not keys:
-        return
-    conn.register("new_keys_arrow", pa.table({"k": pa.array(sorted(keys), pa.string())}))
-    conn.execute("INSERT INTO cand_keys SELECT k FROM new_keys_arrow")
-    conn.execute(f"INSERT INTO kev {_kev_sql()} "
-                 "WHERE access_key_id IN (SELECT k FROM new_keys_arrow)")
-    conn.unregister("new_keys_arrow")
-
-
-def _load_entity_events(conn: duckdb.DuckDBPyConnection, entities: set[str]) -> None:
-    """Candidates: keys load their own events; roles load all their sessions' events."""
-    keys = {e for e in entities if not e.startswith("role:")}
-    _load_key_events(conn, keys)
-    roles = sorted(e for e in entities if e.startswith("role:"))
-    if not roles:
-        return
-    conn.register("new_roles_arrow", pa.table({"k": pa.array(roles, pa.string())}))
-    conn.execute("INSERT INTO cand_keys SELECT k FROM new_roles_arrow")
-    ent = _ENTITY_SQL.replace("e.", "")
-    # Filter on the entity before computing networks and user-agent families (regexes).
-    conn.execute(f"INSERT INTO kev {_kev_sql(ent)} WHERE access_key_id NOT LIKE 'AKIA%' "
-                 f"AND ({ent}) IN (SELECT k FROM new_roles_arrow)")
-    conn.unregister("new_roles_arrow")
-
-
-def _attacker_children(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
-                       frontier: set[str]) -> list[tuple[str, str, str, str | None]]:
-    """(child key, parent key, created|session, target user) from attacker-labelled events,
-    for the whole frontier in one query (one per key costs a job each on Spark), in the
-    frontier's sorted order, each key's created keys before its sessions."""
-    keys = sorted(frontier)
-    pairs = [(n, k, net) for n, k in enumerate(keys)
-             for net, (lab, _) in verdicts[k].labels.items() if lab == "attacker"]
-    if not pairs:
-        return []
-    conn.register("attacker_nets_arrow", pa.table({
-        "ord": pa.array([p[0] for p in pairs], pa.int64()),
-        "k": pa.array([p[1] for p in pairs], pa.string()),
-        "net": pa.array([p[2] for p in pairs], pa.string())}))
-    # The parent named is the key that made the call (for a role entity, its session).
-    rows = conn.execute("""
-        SELECT child, parent, kind, target FROM (
-            SELECT e.created_access_key_id AS child, e.access_key_id AS parent,
-                   'created' AS kind, e.target_user AS target, a.ord, 0 AS part
-            FROM kev e JOIN attacker_nets_arrow a ON e.k = a.k AND e.net = a.net
-            WHERE e.created_access_key_id IS NOT NULL AND e.error_code IS NULL
-            UNION ALL
-            SELECT e.session_access_key_id, e.access_key_id, 'session', NULL, a.ord, 1
-            FROM kev e JOIN attacker_nets_arrow a ON e.k = a.k AND e.net = a.net
-            WHERE e.session_access_key_id IS NOT NULL AND e.error_code IS NULL
-        ) c ORDER BY ord, part
-    """).fetchall()
-    conn.unregister("attacker_nets_arrow")
-    entity_of = {p: k for k in frontier for p in _keys_of_entity(conn, k)}
-    return [(c, entity_of.get(p, p), kind, u) for c, p, kind, u in rows if c]
-
-
-def _keys_of_entity(conn: duckdb.DuckDBPyConnection, entity: str) -> list[str]:
-    if not entity.startswith("role:"):
-        return [entity]
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT access_key_id FROM kev WHERE k = ?", [entity]).fetchall()]
-
-
-def _climb(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
-           parent: dict[str, str], created: dict[str, tuple[str, str | None]]) -> None:
-    """Follow the lineage upward from what the attacker used.
-
-    Detection may catch only a late stage (mass reads by a created key, a session in another
-    account). The call that created that key or obtained that session was made by another
-    key; when it came from a network that key did not routinely use, that key was in the
-    attacker's hands too and is the real root. A creation from the creator's own established
-    network (an administrator issuing a key that was stolen later) stops the climb."""
-    for _ in range(MAX_LINEAGE_DEPTH):
-        used = _attacker_keys(conn, verdicts)
-        orphans = sorted(k for k in used if k not in parent)
-        if not orphans:
-            return
-        conn.register("orphans_arrow", pa.table({"k": pa.array(orphans, pa.string())}))
-        makers = conn.execute(f"""
-            SELECT coalesce(session_access_key_id, created_access_key_id) AS child,
-                   access_key_id, {network_sql()}, event_time, event_name, target_user
-            FROM events WHERE error_code IS NULL AND access_key_id IS NOT NULL
-              AND (session_access_key_id IN (SELECT k FROM orphans_arrow)
-                   OR created_access_key_id IN (SELECT k FROM orphans_arrow))
-        """).fetchall()
-        conn.unregister("orphans_arrow")
-        grew = False
-        for child, maker, net, when, name, user in makers:
-            if maker == child or child in parent:
-                continue
-            ent = maker if maker.startswith("AKIA") else _entity_of_key(conn, maker)
-            if ent is None:
-                continue
-            _load_entity_events(conn, {ent})
-            usage = _usage(conn)
-            nets = usage.get(ent, {})
-            if net not in nets or net in established_networks(nets, when):
-                continue
-            prior = verdicts.get(ent)
-            forced: dict[str, str] = {}
-            if prior is not None and prior.compromised:
-                forced = {n: "network of an earlier suspicious use"
-                          for n, (lab, _) in prior.labels.items() if lab == "attacker"}
-            forced.setdefault(net, "created or obtained a key the attacker used")
-            verdicts[ent] = judge_key(ent, nets, forced_suspicious=forced)
-            if not verdicts[ent].compromised:
-                continue
-            parent[child] = maker if maker.startswith("AKIA") else ent
-            if name == "CreateAccessKey":
-                created[child] = (maker, user)
-            grew = True
-        if not grew:
-            return
-
-
-def _usage(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, NetUse]]:
-    """The loaded candidates' per-network usage, with the organisation's networks marked."""
-    usage = key_network_usage(conn, "cand_keys")
-    mark_org_networks(conn, usage)
-    return usage
-
-
-def _add_session_actions(conn: duckdb.DuckDBPyConnection,
-                         usage: dict[str, dict[str, NetUse]]) -> None:
-    """Add to each alerted network what the sessions it obtained (AssumeRole,
-    GetSessionToken, GetFederationToken) went on to do that their role, or user, had never
-    done before them. Needed once, for the first judgement: later ones are forced (derived
-    keys, the climb), so only networks that alerted are looked at, never the owner's runs."""
-    for k, net, api, stage in conn.execute(f"""
-        WITH s AS (
-            SELECT DISTINCT k, net, session_access_key_id AS sk, event_time AS t0 FROM kev
-            WHERE session_access_key_id IS NOT NULL AND session_access_key_id <> ''
-              AND coalesce(error_code, '') = ''
-              AND (k, net) IN (SELECT DISTINCT x.k, x.net FROM kev x
-                               JOIN alert_events a USING (event_id))),
-        se AS (
-            SELECT s.k, s.net, s.t0, event_name, {_STAGE_SQL} AS stage,
-                   coalesce(session_issuer_arn, principal_arn) AS owner
-            FROM s JOIN events e ON e.access_key_id = s.sk
-            WHERE coalesce(e.error_code, '') = ''),
-        hist AS (
-            SELECT coalesce(session_issuer_arn, principal_arn) AS owner, event_name,
-                   min(event_time) AS first
-            FROM events WHERE coalesce(session_issuer_arn, principal_arn) IN
-                (SELECT owner FROM se)
-            GROUP BY 1, 2)
-        SELECT DISTINCT se.k, se.net, se.event_name, se.stage FROM se
-        LEFT JOIN hist h ON h.owner = se.owner AND h.event_name = se.event_name
-                        AND h.first < se.t0
-        WHERE list_contains(?, se.stage) AND h.owner IS NULL
-    """, [sorted(STRONG_STAGES)]).fetchall():
-        use = usage.get(k, {}).get(net)
-        if use is not None:
-            use.strong_apis.setdefault(f"{api} (by a session it obtained)", stage)
-
-
-def _discount_legitimate_creations(conn: duckdb.DuckDBPyConnection,
-                                   verdicts: dict[str, KeyVerdict],
-                                   usage: dict[str, dict[str, NetUse]]) -> None:
-    """A key with no history of its own, judged compromised on a high alert whose events
-    include its own creation, made by a creator who is not compromised, from the creator's
-    established network: that alert describes the creation (Terraform issuing a key to a
-    vendor's integration, which then lists the buckets it was made for), not a theft. The
-    key is judged again without those rules. A theft's creation comes from the thief's
-    network, never established for the creator, and keeps its alert."""
-    made: dict[str, tuple[str, str, str, Any]] = {}  # key -> (creation, creator, net, when)
-    for k, v in sorted(verdicts.items()):
-        if not v.compromised or v.baseline_events or not k.startswith("AKIA"):
-            continue
-        rows = conn.execute(f"""
-            SELECT event_id, access_key_id, {network_sql()}, event_time FROM events
-            WHERE created_access_key_id = ? AND error_code IS NULL
-              AND access_key_id IS NOT NULL AND access_key_id <> ?""", [k, k]).fetchall()
-        if len(rows) != 1:
-            continue
-        event_id, maker, net, when = rows[0]
-        ent = maker if maker.startswith("AKIA") else _entity_of_key(conn, maker)
-        if ent is not None:
-            made[k] = (event_id, ent, net, when)
-    if not made:
-        return
-    _load_entity_events(conn, {ent for _, ent, _, _ in made.values()})
-    makers = _usage(conn)
-    for k, (event_id, ent, net, when) in sorted(made.items()):
-        nets = makers.get(ent, {})
-        creator = verdicts.get(ent) or judge_key(ent, nets)
-        if creator.compromised or net not in established_networks(nets, when):
-            continue
-        rules = frozenset(r for (r,) in conn.execute("""
-            SELECT DISTINCT rule_id FROM alert_events WHERE rank >= 3 AND alert_index IN (
-                SELECT alert_index FROM alert_events WHERE event_id = ?)""",
-            [event_id]).fetchall())
-        if rules:
-            verdicts[k] = judge_key(k, usage.get(k, {}), ignore_rules=rules)
-
-
-def _attacker_keys(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict]
-                   ) -> set[str]:
-    out: set[str] = set()
-    for k, v in verdicts.items():
-        if not v.compromised:
-            continue
-        nets = [n for n, (lab, _) in v.labels.items() if lab == "attacker"]
-        if k.startswith("role:"):
-            out |= {r[0] for r in conn.execute(
-                "SELECT DISTINCT access_key_id FROM kev WHERE k = ? AND list_contains(?, net)",
-                [k, nets]).fetchall()}
-        else:
-            out.add(k)
-    return out
-
-
-def _entity_of_key(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = conn.execute(f"SELECT {_ENTITY_SQL} FROM events e WHERE e.access_key_id = ? LIMIT 1",
-                       [key]).fetchone()
-    return row[0] if row else None
-
-
-def _root_of(k: str, parent: dict[str, str]) -> str:
-    seen = set()
-    while k in parent and k not in seen:
-        seen.add(k)
-        k = parent[k]
-    return k
-
-
-def _register_attribution(conn: duckdb.DuckDBPyConnection, verdicts: dict[str, KeyVerdict],
-                          members: dict[str, list[str]]) -> None:
-    rows: dict[str, list[Any]] = {"incident": [], "k": [], "net": [], "label": [], "reason": []}
-    for root, keys in members.items():
+def _register_attribution(conn: duckdb.DuckDBPyConnection, res: Attribution,
+                          groups: list[tuple[str, list[str]]]) -> None:
+    """`att` (incident, event, attribution, reason) and `att_events` (with the columns the
+    outputs read): every attacker or shared use of every credential of every incident."""
+    cols: dict[str, list[Any]] = {k: [] for k in ("incident", "cred", "owner", "net", "cli",
+                                                  "attribution", "reason")}
+    for root, members in groups:
         iid = incident_id(root)
-        for k in keys:
-            for net, (label, reason) in verdicts[k].labels.items():
-                if label in ("attacker", "shared"):
-                    rows["incident"].append(iid)
-                    rows["k"].append(k)
-                    rows["net"].append(net)
-                    rows["label"].append(label)
-                    rows["reason"].append(reason)
-    conn.register("labels_arrow", pa.table({c: pa.array(v, pa.string())
-                                            for c, v in rows.items()}))
-    # One row per (incident, event): a role entity and a derived key can both cover an event;
-    # the attacker label wins over shared.
+        for c in members:
+            for key in sorted(res.contexts_of.get(c, ())):
+                label = res.labels.get((c, key))
+                if label is None or label.attribution not in (ATTACKER, SHARED):
+                    continue
+                cols["incident"].append(iid)
+                cols["cred"].append(c)
+                cols["owner"].append(key[0])
+                cols["net"].append(key[1])
+                cols["cli"].append(key[2])
+                cols["attribution"].append(label.attribution)
+                cols["reason"].append(orjson.dumps(label.reason.to_dict()).decode())
+    conn.register("labels_arrow", pa.table({k: pa.array(v, pa.string())
+                                            for k, v in cols.items()}))
+    # One row per (incident, event): the attacker label wins over shared.
     conn.execute("""
         CREATE OR REPLACE TEMP TABLE att AS
-        SELECT l.incident, kev.event_id, l.label AS attribution, l.reason
-        FROM kev JOIN labels_arrow l ON kev.k = l.k AND kev.net = l.net
-        QUALIFY row_number() OVER (PARTITION BY l.incident, kev.event_id
-                                   ORDER BY l.label = 'attacker' DESC, l.reason) = 1
+        SELECT l.incident, k.event_id, l.attribution, l.reason
+        FROM kev k JOIN labels_arrow l
+          ON k.cred = l.cred AND coalesce(k.owner, '') = coalesce(l.owner, '')
+         AND k.net = l.net AND k.cli = l.cli
+        QUALIFY row_number() OVER (PARTITION BY l.incident, k.event_id
+                                   ORDER BY l.attribution = 'attacker' DESC, l.reason) = 1
     """)
+    conn.unregister("labels_arrow")
     # The same call logged in another account (cross-account AssumeRole, S3 access) is the
     # same act: attribute the twin the same way.
+    twin = orjson.dumps({"kind": "context", "name": "same-call",
+                         "text": "the same call as an attributed event (sharedEventID)"}
+                        ).decode()
     conn.execute("""
         INSERT INTO att
-        SELECT DISTINCT a.incident, e.event_id, a.attribution,
-               'same call as an attributed event (sharedEventID)'
+        SELECT DISTINCT a.incident, e.event_id, a.attribution, ?
         FROM att a JOIN events s ON s.event_id = a.event_id
         JOIN events e ON e.shared_event_id = s.shared_event_id AND e.event_id <> s.event_id
         WHERE s.shared_event_id IS NOT NULL
           AND e.event_id NOT IN (SELECT event_id FROM att)
-    """)
+    """, [twin])
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE att_events AS
-        SELECT a.incident, a.attribution, a.reason, e.*, {_STAGE_SQL} AS stage,
+        SELECT a.incident, a.attribution, a.reason, e.*, {event_stage_sql()} AS stage,
                {technique_case_sql()} AS technique
         FROM att a JOIN (SELECT {ATT_EVENT_COLUMNS} FROM events
                          WHERE event_id IN (SELECT event_id FROM att)) e USING (event_id)
     """)
 
 
-def _build_incident(conn: duckdb.DuckDBPyConnection, root: str, keys: list[str],
-                    verdicts: dict[str, KeyVerdict], created: dict[str, tuple[str, str | None]],
-                    tenants: dict[str, str]) -> Incident:
+def _build_incident(conn: duckdb.DuckDBPyConnection, res: Attribution, root: str,
+                    members: list[str], tenants: dict[str, str], pol: Policy) -> Incident:
     iid = incident_id(root)
     q = conn.execute("""
         SELECT min(event_time) FILTER (attribution = 'attacker'),
@@ -534,44 +248,99 @@ def _build_incident(conn: duckdb.DuckDBPyConnection, root: str, keys: list[str],
     stages_set |= alert_stages
     if any(b.bytes_out > 0 for b in buckets):
         stages_set.add("exfiltration")
-    validator = any("validator" in r for k in keys for r in verdicts[k].evidence)
+    reasons = [(c, e) for c in members for e in res.reasons_of(c)]
+    validator = any(e.name == "offensive-tool" for _, e in reasons)
     techniques = set(techs or [])
+    created = [(c, m.target) for c in members
+               if (m := res.forced.get(c)) is not None and m.kind == "CreateAccessKey"]
     if "persistence" in stages_set and created:
         techniques.add("T1098.001")
     techniques.add("T1078.004")
-    created_keys = [(k, created[k][1]) for k in keys if k in created]
-    root_v = verdicts[root]
-    legit_ips = _legit_ips(conn, root, root_v)
     principals_all = set(principals or [])
-    for k, user in created_keys:
-        acct = _account_of_user(conn, k)
-        if user and acct:
-            principals_all.add(f"arn:aws:iam::{acct}:user/{user}")
+    for c, user in created:
+        m = res.forced[c]
+        if user and m.account:
+            principals_all.add(f"arn:aws:iam::{m.account}:user/{user}")
+    root_owner = owner_of(res, root)
+    keys = [c for c in members if not c.startswith("console:")]
+    root_key = root if not root.startswith("console:") else (keys[0] if keys else None)
+    legit_ips = _legit_ips(conn, res, root)
     inc = Incident(
-        id=iid, root_access_key=root, access_keys=sorted(set(keys)),
+        id=iid, root_access_key=root_key, access_keys=sorted(set(keys)),
         principals=sorted(principals_all), accounts=sorted(set(accounts or [])),
         source_ips=list(ips or []), user_agents=list(uas or []),
         stages=order_stages(stages_set), techniques=sorted(techniques),
         first_seen=first, last_seen=last, event_count=int(n_all),
         attacker_events=int(n_att or 0), shared_events=int(n_shared or 0), buckets=buckets,
-        alerts=_incident_alerts(conn, iid), created_keys=created_keys,
+        alerts=_incident_alerts(conn, iid), created_keys=created,
         assumed_roles=list(roles or []), legitimate_ips_of_root=legit_ips,
-        evidence_reasons=sorted({r for k in keys for r in verdicts[k].evidence}),
+        evidence_reasons=sorted({e.text for _, e in reasons if e.text}),
+        root_principal=_principal_of_owner(conn, root_owner, root),
+        evidence=[{"credential": c, **e.to_dict()} for c, e in reasons],
     )
-    inc.severity = severity_of(stages_set, validator=validator)
-    if not stages_set - _LOOK_ONLY and inc.attacker_events <= VALIDATION_ONLY_MAX_EVENTS:
+    inc.severity = pol.severity_of(stages_set, validator=validator)
+    if (not stages_set - {"credential-validation", "discovery"}
+            and inc.attacker_events <= pol.validation_only_max_events):
         # Only checked that the key works: it leaked, but nothing was done with it yet. A
-        # responder rotates it today; it becomes high the moment anything else happens.
-        inc.severity = min(inc.severity, "medium", key=SEVERITY_RANK.__getitem__)
+        # responder rotates it today (medium, when the evidence is decisive: the credential
+        # is in someone else's hands); it becomes high the moment anything else happens.
+        decisive = any(e.decisive for _, e in reasons)
+        inc.severity = "medium" if decisive else min(inc.severity, "medium",
+                                                     key=SEVERITY_RANK.__getitem__)
         inc.validation_only = True
-    confs = [verdicts[k].confidence for k in keys if verdicts[k].confidence]
-    stage_bonus = min(0.15, 0.03 * len(stages_set))
-    inc.confidence = round(min(0.99, (confs[0] if confs else 0.5) + stage_bonus), 2)
+    inc.history_days, inc.warnings = _history(res, root, root_owner, first, pol)
+    inc.confidence = _confidence(reasons, stages_set, inc.history_days, pol)
     inc.ongoing = _ongoing(conn, last)
     inc.title = title_of(inc)
-    inc.recommended_actions = actions_of(inc, root_has_legitimate_use=bool(legit_ips)
-                                         or root_v.baseline_events > 0)
+    owner = res.owners.get(root_owner or "")
+    inc.recommended_actions = actions_of(inc, root_has_legitimate_use=bool(legit_ips) or bool(
+        owner and any(u.key not in res.attacker for u in owner.uses.values())))
     return inc
+
+
+def _principal_of_owner(conn: duckdb.DuckDBPyConnection, owner: str | None, root: str
+                        ) -> str | None:
+    """The ARN of whoever the root credential belongs to (a key's user)."""
+    if owner and not owner.startswith("AKIA"):
+        return owner
+    rows = conn.execute("SELECT principal_arn FROM kev WHERE cred = ? AND principal_arn IS NOT "
+                        "NULL ORDER BY event_time LIMIT 1", [root]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _history(res: Attribution, root: str, owner_id: str | None, first: datetime | None,
+             pol: Policy) -> tuple[float | None, list[str]]:
+    """Days of the root owner's own history before its first attacker event, and what a
+    responder must know when that is thin."""
+    owner = res.owners.get(owner_id or "")
+    if owner is None or first is None:
+        return None, []
+    mine = [u.first_seen for u in owner.uses.values() if u.key not in res.attacker]
+    start = min(mine, default=None)
+    days = 0.0 if start is None or start >= first else round(
+        (first - start).total_seconds() / 86400, 1)
+    warnings = []
+    if days < pol.thin_history_days:
+        since = (first - timedelta(days=pol.suggested_history_days)).strftime("%Y-%m-%d")
+        warnings.append(
+            f"Only {days:g} days of the owner's own use of {root} precede the attacker's "
+            f"first event: the split between the owner's use and the attacker's rests on "
+            f"attack tools, credentials minted and alerts, not on a baseline. Ingest from "
+            f"--since {since} for a surer split.")
+    return days, warnings
+
+
+def _confidence(reasons: list, stages: set[str], history_days: float | None,
+                pol: Policy) -> float:
+    """How sure the attribution is: decisive evidence, more stages, a longer owner history
+    make it surer."""
+    decisive = any(e.decisive for _, e in reasons)
+    score = sum(e.weight for _, e in reasons)
+    c = 0.8 if decisive else 0.55 + 0.05 * max(0, score - pol.threshold)
+    c += min(0.15, 0.03 * len(stages))
+    if history_days is not None and history_days < pol.thin_history_days:
+        c -= 0.1
+    return round(max(0.05, min(0.99, c)), 2)
 
 
 # The first account id among an event's `resources`. CloudTrail lists an S3 data event's
@@ -606,11 +375,12 @@ def _buckets(conn: duckdb.DuckDBPyConnection, iid: str, tenants: dict[str, str]
 
 
 def _incident_alerts(conn: duckdb.DuckDBPyConnection, iid: str) -> list[dict[str, Any]]:
-    """Per rule: how many of the incident's events it flagged, and which."""
+    """Per rule: how many of the incident's attacker events it flagged, and which (a rule
+    that fired on events shared with the owner's use says nothing of the attacker)."""
     rows = conn.execute("""
         SELECT ae.rule_id, list(DISTINCT ae.event_id ORDER BY ae.event_id)
         FROM alert_events ae JOIN att a USING (event_id)
-        WHERE a.incident = ? GROUP BY ae.rule_id ORDER BY 1
+        WHERE a.incident = ? AND a.attribution = 'attacker' GROUP BY ae.rule_id ORDER BY 1
     """, [iid]).fetchall()
     return [{"rule_id": r, "count": len(e), "event_ids": list(e)} for r, e in rows]
 
@@ -623,19 +393,22 @@ def _link_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> dict
     return {int(i): inc for i, inc in rows}
 
 
-def _legit_ips(conn: duckdb.DuckDBPyConnection, key: str, verdict: KeyVerdict) -> list[str]:
-    nets = [n for n, (lab, _) in verdict.labels.items() if lab == "legit"]
-    if not nets:
+def _legit_ips(conn: duckdb.DuckDBPyConnection, res: Attribution, root: str) -> list[str]:
+    keys = sorted(k for (c, k), lab in res.labels.items() if c == root
+                  and lab.attribution == "legit")
+    if not keys:
         return []
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT source_ip FROM kev WHERE k = ? AND list_contains(?, net) "
-        "ORDER BY 1 LIMIT 20", [key, nets]).fetchall()]
-
-
-def _account_of_user(conn: duckdb.DuckDBPyConnection, created_key: str) -> str | None:
-    row = conn.execute("SELECT coalesce(account_id, account) FROM kev WHERE "
-                       "created_access_key_id = ? LIMIT 1", [created_key]).fetchone()
-    return row[0] if row else None
+    conn.register("legit_ctx", pa.table({
+        "owner": pa.array([k[0] for k in keys], pa.string()),
+        "net": pa.array([k[1] for k in keys], pa.string()),
+        "cli": pa.array([k[2] for k in keys], pa.string())}))
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT DISTINCT k.source_ip FROM kev k JOIN legit_ctx l USING (owner, net, cli) "
+            "WHERE k.cred = ? AND k.source_ip IS NOT NULL ORDER BY 1 LIMIT 20",
+            [root]).fetchall()]
+    finally:
+        conn.unregister("legit_ctx")
 
 
 def _ongoing(conn: duckdb.DuckDBPyConnection, last: Any) -> bool:

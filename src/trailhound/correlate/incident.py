@@ -1,8 +1,8 @@
 """The incident record of CONTRACT.md, its severity from stages, its title and actions.
 
 Severity comes from which stages the attacker's events cover, never from how many alerts
-fired: ten thousand GetObject alerts are one stage; validation + a key for another user +
-mass reads are the whole chain.
+fired (`policy.yml`, `severity`): ten thousand GetObject alerts are one stage; validation + a
+key for another user + mass reads are the whole chain.
 """
 
 from __future__ import annotations
@@ -12,30 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from trailhound.correlate.stages import STAGES
-
-SEVERITIES = ("low", "medium", "high", "critical")
-_CONTROL = frozenset({"persistence", "privilege-escalation", "lateral-movement",
-                      "defense-evasion", "impact"})
-_DATA = frozenset({"collection", "exfiltration"})
+from trailhound.correlate.policy import STAGES
 
 
 def incident_id(root: str) -> str:
-    """Stable across runs and machines: derived from the root key (or principal) only."""
+    """Stable across runs and machines: derived from the root credential (or principal)."""
     return "INC-" + hashlib.sha256(root.encode()).hexdigest()[:12].upper()
-
-
-def severity_of(stages: set[str], *, validator: bool) -> str:
-    control = stages & _CONTROL
-    data = stages & _DATA
-    if (control and data) or len(stages) >= 5:
-        return "critical"
-    if ((control or data) and len(stages) >= 2) or "exfiltration" in stages or (
-            validator and len(stages) >= 2) or len(stages) >= 3:
-        return "high"
-    if len(stages) >= 2 or control:
-        return "medium"
-    return "low"
 
 
 def human_bytes(n: int) -> str:
@@ -70,7 +52,7 @@ class Bucket:
 @dataclass
 class Incident:
     id: str
-    root_access_key: str
+    root_access_key: str | None  # None when the attacker's root holds no key (a console sign-in)
     access_keys: list[str]
     principals: list[str]
     accounts: list[str]
@@ -95,6 +77,10 @@ class Incident:
     recommended_actions: list[dict[str, str]] = field(default_factory=list)
     ongoing: bool = False
     validation_only: bool = False
+    root_principal: str | None = None
+    history_days: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # typed, per credential
 
     @property
     def bytes_out(self) -> int:
@@ -124,6 +110,10 @@ class Incident:
             "bytes_out": self.bytes_out,
             "ongoing": self.ongoing,
             "evidence_reasons": self.evidence_reasons,
+            "evidence": self.evidence,
+            "root_principal": self.root_principal,
+            "history_days": self.history_days,
+            "warnings": self.warnings,
             "recommended_actions": self.recommended_actions,
         }
 
@@ -139,11 +129,16 @@ def order_stages(stages: set[str]) -> list[str]:
 
 
 def title_of(inc: Incident) -> str:
+    key = inc.root_access_key
     if inc.validation_only:
-        return (f"Access key {inc.root_access_key} validated from new infrastructure "
+        return (f"Access key {key or inc.root_principal} validated from new infrastructure "
                 "(leaked; not yet used for anything else)")
-    kind = "Stolen access key" if inc.root_access_key.startswith("AKIA") else "Compromised key"
-    parts = [f"{kind} {inc.root_access_key} used from new infrastructure"]
+    if key is None:
+        parts = [f"Console sign-in as {inc.root_principal or '?'} by the attacker"]
+    elif key.startswith("AKIA"):
+        parts = [f"Stolen access key {key} used from new infrastructure"]
+    else:
+        parts = [f"Stolen credentials {key} used from new infrastructure"]
     users = sorted({u for _, u in inc.created_keys if u})
     if users:
         parts.append("new key created for " + ", ".join(users[:3])
@@ -167,17 +162,23 @@ def actions_of(inc: Incident, *, root_has_legitimate_use: bool) -> list[dict[str
         why_root += ("; its owner still uses it from "
                      + ", ".join(inc.legitimate_ips_of_root[:3] or ["known networks"])
                      + ": issue the owner a new credential first, or accept the outage")
-    acts.append({"action": "deactivate-access-key", "target": inc.root_access_key,
-                 "why": why_root})
+    if inc.root_access_key and inc.root_access_key.startswith("AKIA"):
+        acts.append({"action": "deactivate-access-key", "target": inc.root_access_key,
+                     "why": why_root})
     for key, user in inc.created_keys:
         acts.append({"action": "deactivate-access-key", "target": key,
                      "why": f"created by the attacker on IAM user {user or '?'}"})
         acts.append({"action": "delete-access-key", "target": key,
                      "why": "attacker-created key; delete once evidence is preserved"})
-    for role in sorted(set(inc.assumed_roles)):
-        role_arn = _role_of_session(role)
+    roles = {_role_of_session(r) for r in inc.assumed_roles}
+    stolen_role = (inc.root_principal if inc.root_access_key
+                   and not inc.root_access_key.startswith("AKIA") and inc.root_principal
+                   and ":role/" in inc.root_principal else None)
+    if stolen_role:
+        roles.add(stolen_role)
+    for role_arn in sorted(roles):
         acts.append({"action": "revoke-role-sessions", "target": role_arn,
-                     "why": "the attacker obtained sessions of this role; deny tokens issued "
+                     "why": "the attacker held sessions of this role; deny tokens issued "
                             "before now (aws:TokenIssueTime)"})
     for p in inc.principals:
         if ":user/" in p:

@@ -1,37 +1,26 @@
-"""Stage and ATT&CK technique of an API call, from `data/stages.yml`, as one SQL CASE.
+"""Stage and ATT&CK technique of an API call, from the policy's stage map, as one SQL CASE.
 
 The taxonomy labels what the attacker's events did; attribution decides which events are the
-attacker's. Keeping it as data means a responder can extend it without touching code.
+attacker's. Keeping it as data (`policy.yml`, `stages`) means a responder can extend it
+without touching code.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from trailhound.correlate.policy import STAGES, policy
 
-from trailhound.errors import CorrelateError
-
-STAGES: tuple[str, ...] = (
-    "credential-validation", "discovery", "persistence", "privilege-escalation",
-    "lateral-movement", "collection", "exfiltration", "defense-evasion", "impact",
-)
+__all__ = ["STAGES", "event_stage_sql", "stage_case_sql", "taxonomy", "technique_case_sql",
+           "technique_of_stage_events"]
 
 
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-@lru_cache(maxsize=1)
 def taxonomy() -> tuple[dict[str, Any], ...]:
-    text = resources.files("trailhound.correlate").joinpath("data/stages.yml").read_text()
-    entries = yaml.safe_load(text)
-    for e in entries:
-        if e.get("stage") not in STAGES:
-            raise CorrelateError(f"unknown stage {e.get('stage')!r}", location="stages.yml")
-    return tuple(entries)
+    return policy().stages
 
 
 def stage_case_sql(event_name: str = "event_name", read_only: str = "read_only") -> str:
@@ -63,3 +52,16 @@ def technique_of_stage_events() -> dict[str, str]:
         for n in e.get("events", []):
             out.setdefault(n, e["technique"])
     return out
+
+
+def event_stage_sql() -> str:
+    """The stage of an event in its context: a role assumed in another account is lateral
+    movement, in the same account privilege escalation, a session token persistence;
+    everything else comes from the stage map."""
+    return f"""CASE
+    WHEN event_name LIKE 'AssumeRole%' AND assumed_role_arn IS NOT NULL
+         AND split_part(assumed_role_arn, ':', 5) <> coalesce(account_id, account)
+        THEN 'lateral-movement'
+    WHEN event_name LIKE 'AssumeRole%' THEN 'privilege-escalation'
+    WHEN event_name IN ('GetSessionToken', 'GetFederationToken') THEN 'persistence'
+    ELSE {stage_case_sql()} END"""

@@ -41,12 +41,11 @@ def attach_attribution(conn: duckdb.DuckDBPyConnection, store_root: Path) -> boo
     path = store_root / ATTRIBUTION_FILE
     if not path.exists():
         return False
-    from trailhound.correlate.build import _STAGE_SQL
-    from trailhound.correlate.stages import technique_case_sql
+    from trailhound.correlate.stages import event_stage_sql, technique_case_sql
 
     conn.execute(f"""
         CREATE OR REPLACE TEMP VIEW att_events AS
-        SELECT a.incident, a.attribution, a.reason, e.*, {_STAGE_SQL} AS stage,
+        SELECT a.incident, a.attribution, a.reason, e.*, {event_stage_sql()} AS stage,
                {technique_case_sql()} AS technique
         FROM read_parquet({sql_literal(str(path))}) a JOIN events e USING (event_id)
     """)

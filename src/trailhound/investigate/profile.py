@@ -279,9 +279,9 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
 
 
 def _stage_sql() -> str:
-    from trailhound.correlate.build import _STAGE_SQL
+    from trailhound.correlate.stages import event_stage_sql
 
-    return _STAGE_SQL
+    return event_stage_sql()
 
 
 def _summary(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from trailhound.correlate import Correlation, Incident, correlate
-from trailhound.correlate.profile import SEVERITY_RANK
+from trailhound.correlate.evidence import SEVERITY_RANK
 from trailhound.hunt import (
     HuntResult,
     atomic_file,
