@@ -38,10 +38,9 @@ from trailhound.correlate.evidence import (
     Judgement,
     Knowledge,
     routine_rules,
-    vouched,
     weigh,
 )
-from trailhound.correlate.fingerprint import client_sql, is_routable, network_sql, ua_print_sql
+from trailhound.correlate.fingerprint import build_lookups, client_sql, is_routable, network_sql
 from trailhound.correlate.graph import (
     FOREIGN_MINT_EVENTS,
     Mint,
@@ -54,7 +53,7 @@ from trailhound.correlate.graph import (
     owner_sql,
     retirements,
 )
-from trailhound.correlate.history import ContextKey, History, Owner
+from trailhound.correlate.history import ContextKey, History, Owner, Reference
 from trailhound.correlate.policy import Policy, policy
 
 ATTACKER, SHARED, LEGIT = "attacker", "shared", "legit"
@@ -107,6 +106,7 @@ def _mint_reason(m: Mint) -> Evidence:
 def attribute(conn: duckdb.DuckDBPyConnection, pol: Policy | None = None) -> Attribution:
     """`conn` has `events` and `alert_events` (see `build`)."""
     pol = pol or policy()
+    build_lookups(conn)
     build_mints(conn)
     hist = History(conn, pol)
     hist.load_owners(_candidate_owners(conn, pol))
@@ -139,8 +139,9 @@ def attribute(conn: duckdb.DuckDBPyConnection, pol: Policy | None = None) -> Att
         judged: dict[ContextKey, Judgement] = {}
         for o in owners.values():
             routine = routine_rules(o, pol)
+            ref = Reference(o, know.attackers)
             for u in o.uses.values():
-                j = weigh(u, o, know, routine)
+                j = weigh(u, o, ref, know, routine)
                 j.evidence.extend(climb_ev.get(u.key, ()))
                 judged[u.key] = j
         # Once the attacker's, always: evidence only grows as more is found (references
@@ -312,7 +313,7 @@ def _minted_by_owner(res: Attribution, key: ContextKey, m: Mint, know: Knowledge
         return True
     if owner.established(use, m.time, pol):
         return True
-    if use.ips and all(vouched(use, ip, m.time, know) for ip in use.ips):
+    if use.ips and all(know.vouched(use, ip, m.time) for ip in use.ips):
         return True
     prior = owner.prior(use.first_seen, skip=[use.key])
     if not prior:
@@ -353,12 +354,14 @@ def _indicators(conn: duckdb.DuckDBPyConnection, res: Attribution, pol: Policy
     conn.register("piv_ua", pa.table({"v": pa.array(sorted(uas), pa.string())}))
     try:
         rows = conn.execute(f"""
-            SELECT source_ip, {ua_print_sql()} AS ua, {owner_sql()} AS owner,
-                   {network_sql()} AS net, {client_sql()} AS cli,
-                   nullif(access_key_id, '') AS cred, count(DISTINCT CAST(event_time AS DATE))
-            FROM events
-            WHERE source_ip IN (SELECT v FROM piv_ip)
-               OR {ua_print_sql()} IN (SELECT v FROM piv_ua)
+            SELECT e.source_ip, u.fp, {owner_sql('e')} AS owner,
+                   coalesce(i.net, 'unknown'), coalesce(u.cli, 'none'),
+                   nullif(e.access_key_id, '') AS cred,
+                   count(DISTINCT CAST(e.event_time AS DATE))
+            FROM events e LEFT JOIN fp_ip i ON i.ip = e.source_ip
+            LEFT JOIN fp_ua u ON u.ua = e.user_agent
+            WHERE e.source_ip IN (SELECT v FROM piv_ip)
+               OR e.user_agent IN (SELECT ua FROM fp_ua WHERE fp IN (SELECT v FROM piv_ua))
             GROUP BY ALL
         """).fetchall()
     finally:
@@ -392,7 +395,7 @@ def _owners_showing(conn: duckdb.DuckDBPyConnection, ips: set[str], uas: set[str
         rows = conn.execute(f"""
             SELECT DISTINCT {owner_sql()} FROM events
             WHERE source_ip IN (SELECT v FROM piv_ip)
-               OR {ua_print_sql()} IN (SELECT v FROM piv_ua)
+               OR user_agent IN (SELECT ua FROM fp_ua WHERE fp IN (SELECT v FROM piv_ua))
         """).fetchall()
     finally:
         conn.unregister("piv_ip")

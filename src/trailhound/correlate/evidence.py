@@ -20,6 +20,7 @@ the owner's established use does with the owner's client.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from trailhound.correlate.fingerprint import (
     is_offensive,
     is_routable,
 )
-from trailhound.correlate.history import OrgUse, Owner, Use
+from trailhound.correlate.history import OrgUse, Owner, Reference, Use
 from trailhound.correlate.policy import Policy
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -107,35 +108,36 @@ class Knowledge:
     is_rotation: Callable[[str, datetime, str | None], bool]
     # Contexts found the attacker's so far: never the reference for what the owner does.
     attackers: set[tuple[str, str, str]] = field(default_factory=set)
+    _by_ip: dict[tuple[str, str], list[OrgUse]] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        for net, uses in self.org.items():
+            for o in uses:
+                if o.owner not in self.attacker_owners:
+                    self._by_ip.setdefault((net, o.ip), []).append(o)
 
-def vouched(use: Use, ip: str, t: datetime, k: Knowledge) -> bool:
-    """Several other owners used this address with this client on several days before `t`."""
-    owners = set()
-    for o in k.org.get(use.network, ()):
-        if (o.ip == ip and o.client == use.client and o.owner != use.owner
-                and o.owner not in k.attacker_owners
-                and sum(1 for d in o.days if d < t.date()) >= k.pol.org_known_min_days):
-            owners.add(o.owner)
-    return len(owners) >= k.pol.org_known_min_owners
+    def _owners_at(self, use: Use, ip: str, t: datetime, client: str | None) -> int:
+        d = t.date()
+        owners = {o.owner for o in self._by_ip.get((use.network, ip), ())
+                  if o.owner != use.owner and (client is None or o.client == client)
+                  and bisect_left(o.days, d) >= self.pol.org_known_min_days}
+        return len(owners)
 
+    def vouched(self, use: Use, ip: str, t: datetime) -> bool:
+        """Several other owners used this address with this client on several days
+        before `t`."""
+        return self._owners_at(use, ip, t, use.client) >= self.pol.org_known_min_owners
 
-def org_address(use: Use, ip: str, t: datetime, k: Knowledge) -> bool:
-    """The address is the organisation's own infrastructure: several other owners used it,
-    with any client, on several days before `t` (the security team's scanner host, a NAT
-    gateway). Attackers do not work from there unless that host is theirs."""
-    owners = set()
-    for o in k.org.get(use.network, ()):
-        if (o.ip == ip and o.owner != use.owner and o.owner not in k.attacker_owners
-                and sum(1 for d in o.days if d < t.date()) >= k.pol.org_known_min_days):
-            owners.add(o.owner)
-    return len(owners) >= k.pol.org_known_min_owners
+    def org_address(self, use: Use, ip: str, t: datetime) -> bool:
+        """The address is the organisation's own infrastructure: several other owners used
+        it, with any client, on several days before `t` (the security team's scanner host,
+        a NAT gateway). Attackers do not work from there unless that host is theirs."""
+        return self._owners_at(use, ip, t, None) >= self.pol.org_known_min_owners
 
-
-def new_to_org(use: Use, t: datetime, k: Knowledge) -> bool:
-    """Nobody else (outside the attacker's hands) used this network before `t`."""
-    return not any(o.owner != use.owner and o.owner not in k.attacker_owners and o.first < t
-                   for o in k.org.get(use.network, ()))
+    def new_to_org(self, use: Use, t: datetime) -> bool:
+        """Nobody else (outside the attacker's hands) used this network before `t`."""
+        return not any(o.owner != use.owner and o.owner not in self.attacker_owners
+                       and o.first < t for o in self.org.get(use.network, ()))
 
 
 def routine_rules(owner: Owner, pol: Policy) -> set[str]:
@@ -148,26 +150,27 @@ def routine_rules(owner: Owner, pol: Policy) -> set[str]:
     return out
 
 
-def weigh(use: Use, owner: Owner, k: Knowledge, routine: set[str]) -> Judgement:
-    """The evidence that `use` is not its owner's."""
+def weigh(use: Use, owner: Owner, ref: Reference, k: Knowledge, routine: set[str]
+          ) -> Judgement:
+    """The evidence that `use` is not its owner's. `ref` is the owner's history without
+    the attacker's contexts found so far."""
     pol = k.pol
     w = pol.weights
     t = use.first_seen
+    me = use.key
     j = Judgement(use)
-    # The reference: what the owner did before this context appeared, in contexts not found
-    # the attacker's. (Recurrence is a stronger notion, used for "this context is the
-    # owner's"; the reference only says what the owner's use looks like.)
-    prior = owner.prior(t, skip=[use.key])
-    ref = [u for u in prior if u.key not in k.attackers]
-    ref_clients = {u.client for u in ref}
-    ref_apis: set[str] = set().union(*(u.apis_before(t) for u in ref)) if ref else set()
-    ref_start = min((u.first_seen for u in ref), default=t)
-    j.has_history = (sum(u.events_before(t) for u in ref) >= pol.prior_min_events
+    # The reference: what the owner did before this context appeared. (Recurrence is a
+    # stronger notion, used for "this context is the owner's"; the reference only says
+    # what the owner's use looks like.)
+    ref_start = ref.start(me)
+    j.has_history = (ref_start is not None and ref.events(t, me) >= pol.prior_min_events
                      and ref_start <= t - timedelta(hours=pol.prior_min_hours))
-    knows = j.has_history and ref_start <= t - timedelta(hours=pol.baseline_min_hours)
-    j.owner_like = (j.has_history and use.client in ref_clients
-                    and set(use.apis) <= ref_apis)
-    vouched_all = bool(use.ips) and all(vouched(use, ip, first, k)
+    knows = j.has_history and ref_start is not None and (
+        ref_start <= t - timedelta(hours=pol.baseline_min_hours))
+    known_client = ref.has_client(use.client, t, me)
+    j.owner_like = (j.has_history and known_client
+                    and all(ref.has_api(a, t, me) for a in use.apis))
+    vouched_all = bool(use.ips) and all(k.vouched(use, ip, first)
                                         for ip, first in use.ips.items())
     # Where the owner signed in interactively (not a federation the owner's token asked
     # for) is where the person is: their session's use from there is theirs.
@@ -180,15 +183,15 @@ def weigh(use: Use, owner: Owner, k: Knowledge, routine: set[str]) -> Judgement:
         return owner.established(use, te, pol) or j.coherent
 
     # -- what the record itself says ------------------------------------------------------
-    in_house = bool(use.ips) and all(org_address(use, ip, first, k)
+    in_house = bool(use.ips) and all(k.org_address(use, ip, first)
                                      for ip, first in use.ips.items())
-    if is_offensive(use.client) and use.client not in ref_clients:
+    if is_offensive(use.client) and not known_client:
         # From the organisation's own hosts it is its security team at work: it weighs.
         ev.append(Evidence("indicator", "offensive-tool", decisive=not in_house,
                            weight=0 if not in_house else w["audit_tool"], value=use.client,
                            time=t, text=f"attack tool user agent ({use.client})"
                            + (" from the organisation's own hosts" if in_house else "")))
-    elif (is_audit_tool(use.client) and use.client not in ref_clients and not j.owner_like
+    elif (is_audit_tool(use.client) and not known_client and not j.owner_like
           and not mine(t)):
         ev.append(Evidence("indicator", "audit-tool", weight=w["audit_tool"],
                            value=use.client, time=t,
@@ -198,11 +201,11 @@ def weigh(use: Use, owner: Owner, k: Knowledge, routine: set[str]) -> Judgement:
         ev.append(Evidence("indicator", "outside-ci", decisive=True, value=use.client, time=t,
                            text="CI credential used without its pipeline's execution "
                                 f"environment ({use.client})"))
-    new_net = use.network not in {u.network for u in ref}
+    new_net = not ref.has_network(use.network, t, me)
     for eid, tl in use.root_logins:
         if (is_routable(use.network) and not owner.established(use, tl, pol)
                 and not vouched_all
-                and (new_to_org(use, tl, k) or (j.has_history and new_net))):
+                and (k.new_to_org(use, tl) or (j.has_history and new_net))):
             ev.append(Evidence("indicator", "root-console-new-place", decisive=True,
                                value=use.network, event_id=eid, time=tl,
                                text="root console sign-in from a network root never used"))
@@ -239,16 +242,16 @@ def weigh(use: Use, owner: Owner, k: Knowledge, routine: set[str]) -> Judgement:
             ev.append(Evidence("indicator", "network-new-to-owner",
                                weight=w["network_new_to_owner"], value=use.network, time=t,
                                text=f"network {use.network} new to this owner"))
-            if new_to_org(use, t, k):
+            if k.new_to_org(use, t):
                 ev.append(Evidence("indicator", "network-new-to-org",
                                    weight=w["network_new_to_org"], value=use.network, time=t,
                                    text=f"network {use.network} new to the organisation"))
-        if use.client not in ref_clients:
+        if not known_client:
             ev.append(Evidence("indicator", "client-new-to-owner",
                                weight=w["client_new_to_owner"], value=use.client, time=t,
                                text=f"client {use.client} new to this owner"))
-        if ref:
-            new_strong = sorted(a for a in use.strong if a not in ref_apis)
+        if not ref.empty(t, me):
+            new_strong = sorted(a for a in use.strong if not ref.has_api(a, t, me))
             if new_strong:
                 stages = sorted({use.strong[a][0] for a in new_strong})
                 ev.append(Evidence("indicator", "strong-apis-new",

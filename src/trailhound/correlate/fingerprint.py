@@ -12,6 +12,9 @@ compares both, and the behaviour, with the owner's history.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
+
+import duckdb
 
 from trailhound.correlate.policy import policy
 
@@ -111,6 +114,7 @@ def is_aws_origin(network: str) -> bool:
     return network.endswith(".amazonaws.com") or network in ("aws internal", "unknown")
 
 
+@lru_cache(maxsize=65536)
 def is_private(network: str) -> bool:
     """RFC 1918 and unique-local networks: reachable only from inside a VPC (VPC endpoints).
     Explicit ranges: Python's `is_private` also counts the documentation ranges, which real
@@ -130,3 +134,17 @@ _PRIVATE = tuple(ipaddress.ip_network(n) for n in (
 def is_routable(network: str) -> bool:
     """An internet network someone chose to call from (not AWS's, not a VPC's)."""
     return not is_aws_origin(network) and not is_private(network)
+
+
+def build_lookups(conn: duckdb.DuckDBPyConnection) -> None:
+    """`fp_ua` (user agent -> fingerprint, client) and `fp_ip` (address -> network), over the
+    distinct values of the store: a trail has a few thousand of each and millions of events,
+    so the regexes run once per value, and every later question joins on them."""
+    conn.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fp_ua AS
+        SELECT ua, {ua_print_sql('ua')} AS fp, {client_sql('ua')} AS cli
+        FROM (SELECT DISTINCT user_agent AS ua FROM events WHERE user_agent IS NOT NULL)""")
+    conn.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fp_ip AS
+        SELECT ip, {network_sql('ip')} AS net
+        FROM (SELECT DISTINCT source_ip AS ip FROM events WHERE source_ip IS NOT NULL)""")

@@ -14,6 +14,7 @@ for being first.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,13 +22,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from trailhound.correlate.fingerprint import (
-    client_sql,
-    is_ci_client,
-    is_routable,
-    network_sql,
-    ua_print_sql,
-)
+from trailhound.correlate.fingerprint import is_ci_client, is_routable
 from trailhound.correlate.graph import (
     FOREIGN_MINT_EVENTS,
     cred_sql,
@@ -91,8 +86,16 @@ class Use:
         d = t.date()
         return sum(n for day, n in self.day_counts.items() if day <= d)
 
-    def apis_before(self, t: datetime) -> set[str]:
-        return {a for a, first in self.apis.items() if first < t}
+    def established_from(self, pol: Policy) -> datetime | None:
+        """From when the context is the owner's by recurrence: the day after the one on
+        which it had been seen on `established_min_days` days, and not before it is
+        `established_min_age_hours` old. None: never."""
+        days = sorted(self.day_counts)
+        if len(days) < pol.established_min_days:
+            return None
+        nth = days[pol.established_min_days - 1]
+        day_after = datetime(nth.year, nth.month, nth.day) + timedelta(days=1)
+        return max(day_after, self.first_seen + timedelta(hours=pol.established_min_age_hours))
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Owner:
 
     id: str
     uses: dict[tuple[str, str], Use] = field(default_factory=dict)
+    _est: dict[ContextKey, datetime | None] = field(default_factory=dict, repr=False)
+    _ci: tuple[datetime | None, datetime | None, int] | None = field(default=None, repr=False)
 
     @property
     def first_seen(self) -> datetime | None:
@@ -108,8 +113,10 @@ class Owner:
 
     def established(self, use: Use, t: datetime, pol: Policy) -> bool:
         """Seen on several days before `t`: the owner's by recurrence."""
-        return (use.days_before(t) >= pol.established_min_days
-                and use.first_seen <= t - timedelta(hours=pol.established_min_age_hours))
+        if use.key not in self._est:
+            self._est[use.key] = use.established_from(pol)
+        since = self._est[use.key]
+        return since is not None and t >= since
 
     def established_uses(self, t: datetime, pol: Policy,
                          skip: Iterable[ContextKey] = ()) -> list[Use]:
@@ -129,17 +136,91 @@ class Owner:
         return any(ip in wanted and abs(ts - t) <= window
                    for u in self.uses.values() for ip, ts in u.sign_ins)
 
-    def prior_events(self, t: datetime, skip: Iterable[ContextKey] = ()) -> int:
-        return sum(u.events_before(t) for u in self.prior(t, skip))
-
     def is_ci(self, t: datetime, pol: Policy) -> bool:
-        """A CI credential at `t`: its established use is plenty, over days, and all CI."""
-        est = self.established_uses(t, pol)
-        if not est or not all(is_ci_client(u.client) for u in est):
-            return False
-        days = {d for u in est for d in u.day_counts if d < t.date()}
-        return (sum(u.events_before(t) for u in est) >= pol.ci_min_events
-                and len(days) >= pol.ci_min_days)
+        """A CI credential at `t`: it has established use, all of it with a CI runner's
+        execution environment, and plenty of it."""
+        if self._ci is None:
+            ci_from: datetime | None = None
+            other_from: datetime | None = None
+            ci_events = 0
+            for u in self.uses.values():
+                since = u.established_from(pol)
+                if since is None:
+                    continue
+                if is_ci_client(u.client):
+                    ci_from = since if ci_from is None else min(ci_from, since)
+                    ci_events += u.events
+                else:
+                    other_from = since if other_from is None else min(other_from, since)
+            self._ci = (ci_from, other_from, ci_events)
+        ci_from, other_from, ci_events = self._ci
+        return (ci_from is not None and ci_from <= t and ci_events >= pol.ci_min_events
+                and (other_from is None or t < other_from))
+
+
+class Reference:
+    """What an owner's use looked like before a moment, from its contexts not found the
+    attacker's: the first two contexts (time, key) to show each client, network and API, so
+    "before `t`, leaving context X out" is a lookup, not a scan of the owner's history."""
+
+    def __init__(self, owner: Owner, leave_out: set[ContextKey]) -> None:
+        uses = [u for u in owner.uses.values() if u.key not in leave_out]
+        self._clients: dict[str, list[tuple[datetime, ContextKey]]] = {}
+        self._nets: dict[str, list[tuple[datetime, ContextKey]]] = {}
+        self._apis: dict[str, list[tuple[datetime, ContextKey]]] = {}
+        self._starts = sorted((u.first_seen, u.key) for u in uses)[:2]
+        day_total: dict[date, int] = {}
+        for u in uses:
+            _keep2(self._clients.setdefault(u.client, []), (u.first_seen, u.key))
+            _keep2(self._nets.setdefault(u.network, []), (u.first_seen, u.key))
+            for api, first in u.apis.items():
+                _keep2(self._apis.setdefault(api, []), (first, u.key))
+            for day, n in u.day_counts.items():
+                day_total[day] = day_total.get(day, 0) + n
+        self._days = sorted(day_total)
+        self._cum: list[int] = []
+        total = 0
+        for d in self._days:
+            total += day_total[d]
+            self._cum.append(total)
+        self._uses = {u.key: u for u in uses}
+
+    @staticmethod
+    def _before(tops: list[tuple[datetime, ContextKey]] | None, t: datetime,
+                skip: ContextKey) -> bool:
+        return any(first < t and key != skip for first, key in tops or ())
+
+    def start(self, skip: ContextKey) -> datetime | None:
+        return next((first for first, key in self._starts if key != skip), None)
+
+    def has_client(self, client: str, t: datetime, skip: ContextKey) -> bool:
+        return self._before(self._clients.get(client), t, skip)
+
+    def clients(self, t: datetime, skip: ContextKey) -> set[str]:
+        return {c for c, tops in self._clients.items() if self._before(tops, t, skip)}
+
+    def has_network(self, network: str, t: datetime, skip: ContextKey) -> bool:
+        return self._before(self._nets.get(network), t, skip)
+
+    def has_api(self, api: str, t: datetime, skip: ContextKey) -> bool:
+        return self._before(self._apis.get(api), t, skip)
+
+    def events(self, t: datetime, skip: ContextKey) -> int:
+        """Events before `t` (day-grained, as `Use.events_before`), `skip` left out."""
+        i = bisect_right(self._days, t.date())
+        total = self._cum[i - 1] if i else 0
+        u = self._uses.get(skip)
+        return total - (u.events_before(t) if u is not None else 0)
+
+    def empty(self, t: datetime, skip: ContextKey) -> bool:
+        start = self.start(skip)
+        return start is None or start >= t
+
+
+def _keep2(tops: list[tuple[datetime, ContextKey]], item: tuple[datetime, ContextKey]) -> None:
+    tops.append(item)
+    tops.sort()
+    del tops[2:]
 
 
 @dataclass(frozen=True)
@@ -161,6 +242,7 @@ class History:
         self.pol = pol
         self.loaded_owners: set[str] = set()
         self.loaded_creds: set[str] = set()
+        self._owners: tuple[tuple[int, int, frozenset[str]], dict[str, Owner]] | None = None
         conn.execute(f"CREATE OR REPLACE TEMP TABLE kev AS {self._select()} WHERE false")
 
     @staticmethod
@@ -169,9 +251,8 @@ class History:
         return f"""
             SELECT event_id, event_time, CAST(event_time AS DATE) AS day,
                    {owner_sql()} AS owner, {cred_sql()} AS cred,
-                   {network_sql()} AS net, {client_sql()} AS cli,
-                   source_ip, user_agent, {ua_print_sql()} AS ua_print, event_name,
-                   event_source,
+                   coalesce(i.net, 'unknown') AS net, coalesce(u.cli, 'none') AS cli,
+                   source_ip, user_agent, u.fp AS ua_print, event_name, event_source,
                    {event_stage_sql()} AS stage, error_code, identity_type, principal_arn,
                    coalesce(account_id, account) AS acct, account, target_user,
                    created_access_key_id, session_access_key_id, assumed_role_arn,
@@ -184,7 +265,8 @@ class History:
                     AND error_message IS NULL
                     AND coalesce(json_extract_string(response_elements, '$.ConsoleLogin'), '')
                         <> 'Failure') AS signed_in
-            FROM events"""
+            FROM events LEFT JOIN fp_ip i ON i.ip = source_ip
+            LEFT JOIN fp_ua u ON u.ua = user_agent"""
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -235,7 +317,14 @@ class History:
     # -- aggregates -------------------------------------------------------------------------
 
     def owners(self, exclude_creds: set[str]) -> dict[str, Owner]:
-        """Every loaded owner's contexts, leaving out the events of `exclude_creds`."""
+        """Every loaded owner's contexts, leaving out the events of `exclude_creds` (the
+        same answer again while nothing was loaded or excluded since)."""
+        state = (len(self.loaded_owners), len(self.loaded_creds), frozenset(exclude_creds))
+        if self._owners is None or self._owners[0] != state:
+            self._owners = (state, self._aggregate(exclude_creds))
+        return self._owners[1]
+
+    def _aggregate(self, exclude_creds: set[str]) -> dict[str, Owner]:
         c = self.conn
         c.register("kev_x", pa.table({"k": pa.array(sorted(exclude_creds), pa.string())}))
         try:
@@ -338,33 +427,27 @@ class History:
     def org_uses(self, networks: Iterable[str]) -> dict[str, list[OrgUse]]:
         """network -> every owner's use of its addresses, across the whole store: who else
         was there, with what client, since when, on which days."""
-        prefixes = {}
-        for n in networks:
-            if not is_routable(n):
-                continue
-            if n.endswith(".0/24"):
-                prefixes[n[: -len("0/24")]] = n
-            elif n.endswith("::/48"):
-                prefixes[n[: -len(":/48")]] = n
-        if not prefixes:
+        nets = sorted(n for n in set(networks) if is_routable(n))
+        if not nets:
             return {}
         c = self.conn
-        c.register("org_p", pa.table({"p": pa.array(sorted(prefixes), pa.string())}))
+        c.register("org_n", pa.table({"n": pa.array(nets, pa.string())}))
         try:
             rows = c.execute(f"""
-                WITH hit AS (
-                    SELECT p.p, e.*
-                    FROM events e JOIN org_p p ON starts_with(lower(e.source_ip), p.p)
-                    WHERE e.source_ip IS NOT NULL)
-                SELECT p, {owner_sql()} AS owner, source_ip, {client_sql()} AS cli,
-                       min(event_time), list(DISTINCT CAST(event_time AS DATE))
-                FROM hit GROUP BY 1, 2, 3, 4""").fetchall()
+                SELECT i.net, {owner_sql('e')} AS owner, e.source_ip,
+                       coalesce(u.cli, 'none'), min(e.event_time),
+                       list(DISTINCT CAST(e.event_time AS DATE))
+                FROM events e
+                JOIN (SELECT ip, net FROM fp_ip WHERE net IN (SELECT n FROM org_n)) i
+                  ON i.ip = e.source_ip
+                LEFT JOIN fp_ua u ON u.ua = e.user_agent
+                GROUP BY 1, 2, 3, 4""").fetchall()
         finally:
-            c.unregister("org_p")
+            c.unregister("org_n")
         out: dict[str, list[OrgUse]] = {}
-        for p, o, ip, cl, first, ds in rows:
+        for net, o, ip, cl, first, ds in rows:
             if o is None:
                 continue
-            out.setdefault(prefixes[p], []).append(
+            out.setdefault(net, []).append(
                 OrgUse(o, ip, cl, first, tuple(sorted(ds or []))))
         return out
