@@ -21,7 +21,8 @@ STRATUS = FIXTURES / "stratus-detonations"
 SAME_INTENT = {
     "credential_access_validator_user_agent": ["AWS.STS.GetCallerIdentity.TruffleHog"],
     "persistence_access_key_for_other_user": ["AWS.IAM.Backdoor.User.Keys"],
-    "defense_evasion_cloudtrail_stopped_or_deleted": ["AWS.CloudTrail.Stopped"],
+    "defense_evasion_cloudtrail_stopped_or_deleted": ["AWS.CloudTrail.Stopped",
+                                                      "AWS.CloudTrail.EventSelectorsDisabled"],
     "initial_access_console_login_without_mfa": ["AWS.Console.LoginWithoutMFA"],
     "defense_evasion_leave_organization": ["AWS.CloudTrail.AttemptToLeaveOrg"],
     "privilege_escalation_admin_policy_attached": ["AWS.IAM.AttachAdminUserPolicy",

@@ -43,9 +43,11 @@ from trailhound.correlate.evidence import (
 from trailhound.correlate.fingerprint import build_lookups, client_sql, is_routable, network_sql
 from trailhound.correlate.graph import (
     FOREIGN_MINT_EVENTS,
+    HOST_ACCESS_EVENTS,
     Mint,
     build_mints,
     console_children,
+    host_children,
     mints_by_events,
     mints_by_parents,
     mints_of_children,
@@ -228,6 +230,15 @@ def _candidate_owners(conn: duckdb.DuckDBPyConnection, pol: Policy) -> set[str]:
             UNION ALL
             SELECT {owner_sql()} FROM events
             WHERE event_name = 'ConsoleLogin' AND identity_type = 'Root' AND error_code IS NULL
+            UNION ALL
+            -- A role's session (not a person's) used from two networks with two clients:
+            -- maybe in two places at once (see evidence `off-host`).
+            SELECT any_value(session_issuer_arn) FROM events e
+            JOIN fp_ip i ON i.ip = e.source_ip JOIN fp_ua u ON u.ua = e.user_agent
+            WHERE e.access_key_id LIKE 'ASIA%' AND e.identity_type = 'AssumedRole'
+              AND NOT contains(coalesce(e.session_issuer_arn, ''), '/AWSReservedSSO_')
+            GROUP BY e.access_key_id
+            HAVING count(DISTINCT i.net) >= 2 AND count(DISTINCT u.cli) >= 2
         ) WHERE owner IS NOT NULL
     """, tools).fetchall()
     return {o for (o,) in rows}
@@ -247,14 +258,16 @@ def _minted_by_attacker(conn: duckdb.DuckDBPyConnection, res: Attribution, pol: 
             "net": pa.array([k[1] for k in keys], pa.string()),
             "cli": pa.array([k[2] for k in keys], pa.string())}))
         try:
-            ids = [r[0] for r in conn.execute("""
+            names = ", ".join(f"'{n}'" for n in HOST_ACCESS_EVENTS)
+            ids = [r[0] for r in conn.execute(f"""
                 SELECT k.event_id FROM kev k JOIN att_ctx a USING (owner, net, cli)
                 WHERE k.error_code IS NULL AND (k.created_access_key_id IS NOT NULL
                       OR k.session_access_key_id IS NOT NULL
-                      OR k.event_name = 'GetSigninToken')""").fetchall()]
+                      OR k.event_name IN ({names}))""").fetchall()]
         finally:
             conn.unregister("att_ctx")
         out += mints_by_events(conn, ids)
+        out += host_children(conn, ids)
     out += mints_by_parents(conn, set(res.forced))
     held = {c for k in keys for c in res.attacker[k].use.creds} | set(res.forced)
     out += console_children(conn, held, pol.console_session_hours)
@@ -357,7 +370,7 @@ def _indicators(conn: duckdb.DuckDBPyConnection, res: Attribution, pol: Policy
             SELECT e.source_ip, u.fp, {owner_sql('e')} AS owner,
                    coalesce(i.net, 'unknown'), coalesce(u.cli, 'none'),
                    nullif(e.access_key_id, '') AS cred,
-                   count(DISTINCT CAST(e.event_time AS DATE))
+                   count(DISTINCT CAST(e.event_time AS DATE)), min(e.event_time)
             FROM events e LEFT JOIN fp_ip i ON i.ip = e.source_ip
             LEFT JOIN fp_ua u ON u.ua = e.user_agent
             WHERE e.source_ip IN (SELECT v FROM piv_ip)
@@ -367,7 +380,7 @@ def _indicators(conn: duckdb.DuckDBPyConnection, res: Attribution, pol: Policy
     finally:
         conn.unregister("piv_ip")
         conn.unregister("piv_ua")
-    for ip, ua, owner, net, cli, cred, days in rows:
+    for ip, ua, owner, net, cli, cred, days, first in rows:
         key = (owner, net, cli)
         # A stolen credential's other contexts are still its owner's: only the attacker's
         # contexts, and credentials the attacker minted, are the attacker's own.
@@ -379,8 +392,13 @@ def _indicators(conn: duckdb.DuckDBPyConnection, res: Attribution, pol: Policy
             theirs = j.coherent or o.established(j.use, j.use.last_seen, pol)
         else:
             theirs = int(days) >= pol.established_min_days
+        # An address is not the attacker's own when somebody uses it as theirs (a runner the
+        # attacker shares, an office NAT). A user agent is not when anybody used it before
+        # the attacker did: copying the owner's exact agent is a disguise, not a signature.
         if theirs:
             ips.pop(ip, None)
+        src = uas.get(ua)
+        if src is not None and (theirs or first < res.attacker[src].use.first_seen):
             uas.pop(ua, None)
     return ips, uas
 

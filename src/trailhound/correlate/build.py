@@ -386,9 +386,11 @@ def _incident_alerts(conn: duckdb.DuckDBPyConnection, iid: str) -> list[dict[str
 
 
 def _link_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> dict[int, str]:
+    """alert -> the incident holding one of its events as the attacker's (an alert on the
+    owner's use of a stolen key, shared with it, joins no incident)."""
     rows = conn.execute("""
         SELECT ae.alert_index, min(a.incident) FROM alert_events ae JOIN att a USING (event_id)
-        GROUP BY ae.alert_index
+        WHERE a.attribution = 'attacker' GROUP BY ae.alert_index
     """).fetchall()
     return {int(i): inc for i, inc in rows}
 

@@ -36,6 +36,7 @@ from trailhound.correlate.history import OrgUse, Owner, Reference, Use
 from trailhound.correlate.policy import Policy
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+_KEY_HOUSEKEEPING = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
 KINDS = ("indicator", "rule", "mint", "pivot", "context")
 
 
@@ -209,17 +210,47 @@ def weigh(use: Use, owner: Owner, ref: Reference, k: Knowledge, routine: set[str
             ev.append(Evidence("indicator", "root-console-new-place", decisive=True,
                                value=use.network, event_id=eid, time=tl,
                                text="root console sign-in from a network root never used"))
+    # A role's session in two places at once: where the role's sessions always run, and
+    # somewhere they never do, with another client or other calls. A machine's session
+    # credential does not travel; a copy of it does. (People's sessions do travel: only
+    # role sessions that are not a person's.)
+    if (":role/" in owner.id and is_routable(use.network) and not j.owner_like
+            and not mine(t)):
+        home = next((c for c in sorted(use.creds) for u2 in ref.uses_of(c)
+                     if u2.key != me and owner.established(u2, t, pol)), None)
+        if home is not None:
+            ev.append(Evidence("indicator", "off-host", decisive=True, value=home, time=t,
+                               text=f"session {home} used away from where the role's sessions "
+                                    f"run ({use.network}, {use.client})"))
     # -- credentials minted for other identities --------------------------------------------
     # Decisive only when the owner has a history the context is new to: a credential's
     # first and only context minting for others (an administrator's first day in the trail)
-    # is what it is; it weighs.
+    # is what it is; it weighs. A rotation (the old key retired soon after, the new one used
+    # where the old one was) is housekeeping, whoever does it and from wherever.
+    rotations = 0
     for eid, tm, name, target in use.foreign_mints:
-        if mine(tm) or j.owner_like or k.is_rotation(eid, tm, target):
+        if k.is_rotation(eid, tm, target):
+            rotations += 1
+            continue
+        if mine(tm) or j.owner_like:
             continue
         ev.append(Evidence("mint", "foreign-mint", decisive=j.has_history,
                            weight=w["foreign_mint"], value=target, event_id=eid, time=tm,
                            text=f"{name} for another identity ({target}) from a context its "
                                 "owner never used"))
+    # A second key for the caller's own user that retires no old one: persistence on the
+    # stolen identity (a rotation is housekeeping).
+    for eid, tm, _name, target in use.self_mints:
+        if k.is_rotation(eid, tm, target):
+            rotations += 1
+            continue
+        if mine(tm) or j.owner_like:
+            continue
+        ev.append(Evidence("mint", "self-mint", weight=w["foreign_mint"], value=target,
+                           event_id=eid, time=tm,
+                           text=f"a second access key for its own user ({target}) from a "
+                                "context its owner never used, no old key retired"))
+    rotation_only = rotations > 0 and not any(e.kind == "mint" for e in ev)
     # -- rules --------------------------------------------------------------------------------
     medium_stages: set[str] = set()
     for rule, hit in sorted(use.alerts.items()):
@@ -227,8 +258,12 @@ def weigh(use: Use, owner: Owner, ref: Reference, k: Knowledge, routine: set[str
             continue
         if not knows and not (j.has_history and hit.rank >= SEVERITY_RANK["high"]):
             continue
+        if rotation_only and hit.stage == "persistence":
+            continue  # the rotation's own key calls
         if hit.rank >= SEVERITY_RANK["high"]:
-            ev.append(Evidence("rule", "rule-high", decisive=j.has_history,
+            # Decisive once the owner's use is known (a day): before that, an owner's second
+            # tool or first big job is as unusual as an attacker.
+            ev.append(Evidence("rule", "rule-high", decisive=knows,
                                weight=w["rule_high"], value=rule, time=hit.first,
                                text=f"high alert {rule}, unusual for this owner"))
         elif (hit.rank >= SEVERITY_RANK["medium"] and hit.stage not in medium_stages
@@ -251,7 +286,8 @@ def weigh(use: Use, owner: Owner, ref: Reference, k: Knowledge, routine: set[str
                                weight=w["client_new_to_owner"], value=use.client, time=t,
                                text=f"client {use.client} new to this owner"))
         if not ref.empty(t, me):
-            new_strong = sorted(a for a in use.strong if not ref.has_api(a, t, me))
+            new_strong = sorted(a for a in use.strong if not ref.has_api(a, t, me)
+                                and not (rotation_only and a in _KEY_HOUSEKEEPING))
             if new_strong:
                 stages = sorted({use.strong[a][0] for a in new_strong})
                 ev.append(Evidence("indicator", "strong-apis-new",

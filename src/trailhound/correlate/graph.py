@@ -19,6 +19,7 @@ join). Nothing here decides who is the attacker: `attribute` does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -217,6 +218,63 @@ def console_children(conn: duckdb.DuckDBPyConnection, creds: set[str], hours: fl
     finally:
         conn.unregister("graph_q")
     return out
+
+
+# Calls that run code on, or log into, an instance: its role's credentials are then the
+# caller's to take (Stratus "ec2-steal-instance-credentials", SSM to a shell, EC2 Instance
+# Connect, the serial console).
+HOST_ACCESS_EVENTS = ("SendCommand", "StartSession", "SendSSHPublicKey",
+                      "SendSerialConsoleSSHPublicKey")
+_INSTANCE_ID = re.compile(r"\bi-[0-9a-fA-F]{8,17}\b")
+
+
+def host_children(conn: duckdb.DuckDBPyConnection, event_ids: list[str]) -> list[Mint]:
+    """Session keys of instances these calls reached into, used afterwards from the caller's
+    own address: the instance's credentials in the caller's hands."""
+    if not event_ids:
+        return []
+    names = ", ".join(f"'{n}'" for n in HOST_ACCESS_EVENTS)
+    conn.register("graph_q", pa.table({"e": pa.array(sorted(set(event_ids)), pa.string())}))
+    try:
+        calls = conn.execute(f"""
+            SELECT event_id, event_time, access_key_id, source_ip, request_parameters,
+                   event_name, coalesce(account_id, account)
+            FROM events WHERE event_id IN (SELECT e FROM graph_q) AND error_code IS NULL
+              AND event_name IN ({names}) AND source_ip IS NOT NULL""").fetchall()
+    finally:
+        conn.unregister("graph_q")
+    cols: dict[str, list[Any]] = {k: [] for k in ("suffix", "t", "ip", "parent", "eid", "kind")}
+    for eid, t, parent, ip, params, name, _acct in calls:
+        for iid in sorted(set(_INSTANCE_ID.findall(params or ""))):
+            cols["suffix"].append("/" + iid)
+            cols["t"].append(t)
+            cols["ip"].append(ip)
+            cols["parent"].append(parent)
+            cols["eid"].append(eid)
+            cols["kind"].append(name)
+    if not cols["suffix"]:
+        return []
+    conn.register("graph_h", pa.table({
+        "suffix": pa.array(cols["suffix"], pa.string()), "t": pa.array(cols["t"],
+                                                                       pa.timestamp("us")),
+        "ip": pa.array(cols["ip"], pa.string()), "parent": pa.array(cols["parent"], pa.string()),
+        "eid": pa.array(cols["eid"], pa.string()), "kind": pa.array(cols["kind"],
+                                                                     pa.string())}))
+    try:
+        rows = conn.execute(f"""
+            SELECT e.access_key_id, min(h.parent), min(h.kind), min(h.eid), min(e.event_time),
+                   min({network_sql('e.source_ip')}), min({client_sql('e.user_agent')}),
+                   min(e.principal_arn), min(coalesce(e.account_id, e.account))
+            FROM events e JOIN graph_h h
+              ON ends_with(e.principal_arn, h.suffix) AND e.source_ip = h.ip
+             AND e.event_time >= h.t
+            WHERE e.access_key_id IS NOT NULL AND e.access_key_id <> ''
+              AND e.access_key_id <> h.parent
+            GROUP BY e.access_key_id""").fetchall()
+    finally:
+        conn.unregister("graph_h")
+    return [Mint(child, parent, parent, kind, eid, t, net, cli, target, acct)
+            for child, parent, kind, eid, t, net, cli, target, acct in rows]
 
 
 def retirements(conn: duckdb.DuckDBPyConnection, users: set[str], since: datetime,

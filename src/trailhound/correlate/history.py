@@ -66,6 +66,8 @@ class Use:
     alerts: dict[str, RuleHit] = field(default_factory=dict)
     # (event id, time, event name, target user) of successful mints for another identity
     foreign_mints: list[tuple[str, datetime, str, str | None]] = field(default_factory=list)
+    # ... and of a second key for the caller's own user
+    self_mints: list[tuple[str, datetime, str, str | None]] = field(default_factory=list)
     root_logins: list[tuple[str, datetime]] = field(default_factory=list)
     # (address, time) of the owner's own interactive sign-ins from this context: a console
     # sign-in that no session token of the same principal asked for (federation is a mint).
@@ -184,6 +186,10 @@ class Reference:
             total += day_total[d]
             self._cum.append(total)
         self._uses = {u.key: u for u in uses}
+        self._by_cred: dict[str, list[Use]] = {}
+        for u in uses:
+            for c in u.creds:
+                self._by_cred.setdefault(c, []).append(u)
 
     @staticmethod
     def _before(tops: list[tuple[datetime, ContextKey]] | None, t: datetime,
@@ -211,6 +217,10 @@ class Reference:
         total = self._cum[i - 1] if i else 0
         u = self._uses.get(skip)
         return total - (u.events_before(t) if u is not None else 0)
+
+    def uses_of(self, cred: str) -> list[Use]:
+        """The owner's contexts (outside the attacker's) that used this credential."""
+        return self._by_cred.get(cred, [])
 
     def empty(self, t: datetime, skip: ContextKey) -> bool:
         start = self.start(skip)
@@ -261,6 +271,8 @@ class History:
                     AND NOT {own_target_sql()}) AS foreign_mint,
                    (event_name IN ('CreateAccessKey', 'UpdateAccessKey', 'DeleteAccessKey')
                     AND {own_target_sql()}) AS housekeeping,
+                   (event_name = 'CreateAccessKey' AND error_code IS NULL
+                    AND identity_type = 'IAMUser' AND {own_target_sql()}) AS self_mint,
                    (event_name = 'ConsoleLogin' AND error_code IS NULL
                     AND error_message IS NULL
                     AND coalesce(json_extract_string(response_elements, '$.ConsoleLogin'), '')
@@ -362,11 +374,15 @@ class History:
                 GROUP BY l.event_id, l.owner, l.net, l.cli, l.source_ip, l.event_time
                 HAVING count(g.event_id) = 0""").fetchall()
             special = c.execute(f"""
-                SELECT owner, net, cli, event_id, event_time, event_name, target_user,
-                       foreign_mint
+                SELECT owner, net, cli, event_id, event_time, event_name,
+                       coalesce(nullif(target_user, ''),
+                                regexp_extract(principal_arn, '/([^/]+)$', 1)),
+                       CASE WHEN foreign_mint THEN 'foreign' WHEN self_mint THEN 'self'
+                            ELSE 'root-login' END
                 FROM {base}
-                WHERE foreign_mint OR (event_name = 'ConsoleLogin' AND identity_type = 'Root'
-                                       AND error_code IS NULL)
+                WHERE foreign_mint OR self_mint
+                   OR (event_name = 'ConsoleLogin' AND identity_type = 'Root'
+                       AND error_code IS NULL)
                 ORDER BY event_time, event_id""").fetchall()
         finally:
             c.unregister("kev_x")
@@ -400,10 +416,12 @@ class History:
                                                         int(ndays), bool(validator))
         for o, n, cl, ip, t in logins:
             out[o].uses[(n, cl)].sign_ins.append((ip, t))
-        for o, n, cl, eid, t, name, target, foreign in special:
+        for o, n, cl, eid, t, name, target, what in special:
             u = out[o].uses[(n, cl)]
-            if foreign:
+            if what == "foreign":
                 u.foreign_mints.append((eid, t, name, target))
+            elif what == "self":
+                u.self_mints.append((eid, t, name, target))
             else:
                 u.root_logins.append((eid, t))
         return out

@@ -89,7 +89,8 @@ def investigate(conn: duckdb.DuckDBPyConnection, subject: Subject, *,
     _attribution_view(conn, incident["id"] if incident else None, has_attribution)
     if subject.kind == "incident":
         assert incident is not None
-        seeds = [incident["root_access_key"], *(incident.get("access_keys") or [])]
+        seeds = [k for k in (incident.get("root_access_key"), *(incident.get("access_keys")
+                                                                 or [])) if k]
         scope, sparams = "TRUE", []
     elif subject.kind == "key":
         seeds, scope, sparams = [subject.value], "TRUE", []
