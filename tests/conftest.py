@@ -17,6 +17,26 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process, outside any one test (module-scoped fixtures): returns
+    (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from trailhound.cli import main
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+
+    def text(f: io.TextIOWrapper) -> str:
+        f.flush()
+        return f.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+
+    return code, text(out), text(err)
+
+
 @pytest.fixture
 def cli(capsys):
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""

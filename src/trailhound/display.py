@@ -89,6 +89,8 @@ def render_hunt_summary(console: Console, result) -> None:  # type: ignore[no-un
         console.print(tab)
         for inc in result.incidents:
             console.print(f"[bold]{rich_safe(inc.id)}[/bold]: {rich_safe(inc.title)}")
+            for w in inc.warnings:
+                console.print(f"  [yellow]warning:[/yellow] {rich_safe(w)}")
     else:
         console.print("No incident: no key shows use by anyone other than its owner.")
     console.print(f"report: {rich_safe(result.out / 'report.html')} (and report.md)  "

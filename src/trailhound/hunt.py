@@ -19,6 +19,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from trailhound.case import Case
+from trailhound.case.write import write_case
 from trailhound.correlate import Correlation, Incident, correlate
 from trailhound.errors import StoreError, UsageError
 from trailhound.rules import DetectResult, load_rules
@@ -126,8 +128,10 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
             t = time.perf_counter()
             result = HuntResult(Path(out), store_path, int(events), corr.incidents, det, corr,
                                 stats, timings)
-            report_conn = eng.report_connection(conn, corr, st)
-            write_outputs(result, report_conn, st)
+            doc = incidents_document(result)
+            write_case(conn, st.root, corr, doc)
+            report_conn = eng.report_connection(conn, st)
+            write_outputs(result, report_conn, st, doc)
             timings["report"] = time.perf_counter() - t
             if report_conn is not conn:
                 report_conn.close()
@@ -149,10 +153,11 @@ def incidents_document(result: HuntResult) -> dict[str, Any]:
     }
 
 
-def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
-    """The contract files of CONTRACT.md; `conn` is the connection `correlate` ran on."""
+def write_outputs(result: HuntResult, conn: Any, st: Store, doc: dict[str, Any]) -> None:
+    """The contract files of CONTRACT.md from the Case written to `st` (`doc` is its
+    incidents document); `conn` is a DuckDB connection with the events the reports read."""
     out = result.out
-    doc = incidents_document(result)
+    Case(st.root).attach(conn)
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     atomic_write(out / "incidents.json", data)
     atomic_write(st.root / "incidents.json", data)
@@ -203,7 +208,6 @@ def write_outputs(result: HuntResult, conn: Any, st: Store) -> None:
     from trailhound.report.ocsf import render_ocsf
     from trailhound.report.stix import render_stix
 
-    investigate.save_attribution(conn, st.root)
     incidents_doc = {"incidents": doc["incidents"]}
     for inc in result.incidents:
         result.details[inc.id] = {

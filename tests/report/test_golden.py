@@ -44,7 +44,8 @@ def _result() -> SimpleNamespace:
             {"action": "deactivate-access-key", "target": "AKIAEXAMPLEROOT00001",
              "why": "the key was used by the attacker"},
             {"action": "block-source-ip", "target": "203.0.113.7", "why": "attacker address"}],
-        ongoing=True)
+        ongoing=True, history_days=2.5,
+        warnings=["Only 2.5 days of history <i>precede</i> it: ingest from --since 2026-02-17."])
     details = {"milestones": [{
         "time": datetime(2026, 3, 19, 8, 0, 0), "what": ["first attacker activity"],
         "event_name": "GetCallerIdentity", "access_key_id": "AKIAEXAMPLEROOT00001",

@@ -160,7 +160,7 @@ def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> 
 
 def _register_attribution(conn: duckdb.DuckDBPyConnection, res: Attribution,
                           groups: list[tuple[str, list[str]]]) -> None:
-    """`att` (incident, event, attribution, reason) and `att_events` (with the columns the
+    """`corr_att` (incident, event, attribution, reason) and `corr_events` (with the columns the
     outputs read): every attacker or shared use of every credential of every incident."""
     cols: dict[str, list[Any]] = {k: [] for k in ("incident", "cred", "owner", "net", "cli",
                                                   "attribution", "reason")}
@@ -182,7 +182,7 @@ def _register_attribution(conn: duckdb.DuckDBPyConnection, res: Attribution,
                                             for k, v in cols.items()}))
     # One row per (incident, event): the attacker label wins over shared.
     conn.execute("""
-        CREATE OR REPLACE TEMP TABLE att AS
+        CREATE OR REPLACE TEMP TABLE corr_att AS
         SELECT l.incident, k.event_id, l.attribution, l.reason
         FROM kev k JOIN labels_arrow l
           ON k.cred = l.cred AND coalesce(k.owner, '') = coalesce(l.owner, '')
@@ -197,19 +197,19 @@ def _register_attribution(conn: duckdb.DuckDBPyConnection, res: Attribution,
                          "text": "the same call as an attributed event (sharedEventID)"}
                         ).decode()
     conn.execute("""
-        INSERT INTO att
+        INSERT INTO corr_att
         SELECT DISTINCT a.incident, e.event_id, a.attribution, ?
-        FROM att a JOIN events s ON s.event_id = a.event_id
+        FROM corr_att a JOIN events s ON s.event_id = a.event_id
         JOIN events e ON e.shared_event_id = s.shared_event_id AND e.event_id <> s.event_id
         WHERE s.shared_event_id IS NOT NULL
-          AND e.event_id NOT IN (SELECT event_id FROM att)
+          AND e.event_id NOT IN (SELECT event_id FROM corr_att)
     """, [twin])
     conn.execute(f"""
-        CREATE OR REPLACE TEMP TABLE att_events AS
+        CREATE OR REPLACE TEMP TABLE corr_events AS
         SELECT a.incident, a.attribution, a.reason, e.*, {event_stage_sql()} AS stage,
                {technique_case_sql()} AS technique
-        FROM att a JOIN (SELECT {ATT_EVENT_COLUMNS} FROM events
-                         WHERE event_id IN (SELECT event_id FROM att)) e USING (event_id)
+        FROM corr_att a JOIN (SELECT {ATT_EVENT_COLUMNS} FROM events
+                         WHERE event_id IN (SELECT event_id FROM corr_att)) e USING (event_id)
     """)
 
 
@@ -235,14 +235,14 @@ def _build_incident(conn: duckdb.DuckDBPyConnection, res: Attribution, root: str
                list(DISTINCT assumed_role_arn ORDER BY assumed_role_arn)
                    FILTER (attribution = 'attacker' AND assumed_role_arn IS NOT NULL
                            AND error_code IS NULL)
-        FROM att_events WHERE incident = ?
+        FROM corr_events WHERE incident = ?
     """, [iid]).fetchone()
     (first, last, n_all, n_att, n_shared, ips, uas, stages, techs, accounts, principals,
      roles) = q
     buckets = _buckets(conn, iid, tenants)
     stages_set = set(stages or [])
     alert_stages = {s for (s,) in conn.execute(
-        "SELECT DISTINCT ae.stage FROM alert_events ae JOIN att_events a USING (event_id) "
+        "SELECT DISTINCT ae.stage FROM alert_events ae JOIN corr_events a USING (event_id) "
         "WHERE a.incident = ? AND a.attribution = 'attacker' AND ae.stage IS NOT NULL",
         [iid]).fetchall()}
     stages_set |= alert_stages
@@ -358,7 +358,7 @@ def _buckets(conn: duckdb.DuckDBPyConnection, iid: str, tenants: dict[str, str]
     rows = conn.execute(f"""
         WITH g AS (
             SELECT *, {_RESOURCE_OWNER_SQL} AS owner
-            FROM att_events
+            FROM corr_events
             WHERE incident = ? AND attribution = 'attacker' AND event_name = 'GetObject'
               AND error_code IS NULL AND bucket IS NOT NULL
         ), one AS (
@@ -379,7 +379,7 @@ def _incident_alerts(conn: duckdb.DuckDBPyConnection, iid: str) -> list[dict[str
     that fired on events shared with the owner's use says nothing of the attacker)."""
     rows = conn.execute("""
         SELECT ae.rule_id, list(DISTINCT ae.event_id ORDER BY ae.event_id)
-        FROM alert_events ae JOIN att a USING (event_id)
+        FROM alert_events ae JOIN corr_att a USING (event_id)
         WHERE a.incident = ? AND a.attribution = 'attacker' GROUP BY ae.rule_id ORDER BY 1
     """, [iid]).fetchall()
     return [{"rule_id": r, "count": len(e), "event_ids": list(e)} for r, e in rows]
@@ -389,7 +389,7 @@ def _link_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> dict
     """alert -> the incident holding one of its events as the attacker's (an alert on the
     owner's use of a stolen key, shared with it, joins no incident)."""
     rows = conn.execute("""
-        SELECT ae.alert_index, min(a.incident) FROM alert_events ae JOIN att a USING (event_id)
+        SELECT ae.alert_index, min(a.incident) FROM alert_events ae JOIN corr_att a USING (event_id)
         WHERE a.attribution = 'attacker' GROUP BY ae.alert_index
     """).fetchall()
     return {int(i): inc for i, inc in rows}

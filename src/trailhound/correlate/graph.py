@@ -89,10 +89,10 @@ class Mint:
                 "event_id": self.event_id, "time": self.time, "target": self.target}
 
 
-def build_mints(conn: duckdb.DuckDBPyConnection) -> None:
-    """`mints`: one row per credential minted by a successful call (its first record)."""
-    conn.execute(f"""
-        CREATE OR REPLACE TEMP TABLE mints AS
+def mints_sql() -> str:
+    """One row per credential minted by a successful call (its first record that names the
+    caller's key: a cross-account call's twin in the role's account names none)."""
+    return f"""
         SELECT coalesce(created_access_key_id, session_access_key_id) AS child,
                nullif(access_key_id, '') AS parent, {owner_sql()} AS parent_owner,
                CASE WHEN created_access_key_id IS NOT NULL THEN 'CreateAccessKey'
@@ -100,15 +100,20 @@ def build_mints(conn: duckdb.DuckDBPyConnection) -> None:
                event_id, event_time, {network_sql()} AS net, {client_sql()} AS cli,
                CASE WHEN created_access_key_id IS NOT NULL
                     THEN coalesce(target_user, user_name) ELSE assumed_role_arn END AS target,
-               coalesce(account_id, account) AS account, principal_arn
+               coalesce(account_id, account) AS account, principal_arn, source_ip,
+               target_user, assumed_role_arn
         FROM events
         WHERE error_code IS NULL
           AND coalesce(created_access_key_id, session_access_key_id) IS NOT NULL
           AND coalesce(created_access_key_id, session_access_key_id) <> ''
         QUALIFY row_number() OVER (
             PARTITION BY coalesce(created_access_key_id, session_access_key_id)
-            ORDER BY access_key_id IS NULL OR access_key_id = '', event_time, event_id) = 1
-    """)
+            ORDER BY access_key_id IS NULL OR access_key_id = '', event_time, event_id) = 1"""
+
+
+def build_mints(conn: duckdb.DuckDBPyConnection) -> None:
+    """`mints`: the credential graph's edges (see `mints_sql`)."""
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE mints AS {mints_sql()}")
 
 
 _MINT_COLS = ("child, parent, parent_owner, kind, event_id, event_time, net, cli, target, "

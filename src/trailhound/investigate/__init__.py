@@ -1,9 +1,9 @@
-"""Questions a responder asks of one incident, as queries over the store.
+"""Questions a responder asks of one incident, as queries over the store and its Case.
 
 `investigate(conn, Subject(kind, value))` (in `profile`) answers everything about one key,
-principal, IP or incident; the functions here serve the hunt's report. Correlation leaves its
-per-event attribution in the session as `att_events`; a hunt also keeps it in the store
-(`attribution.parquet`) so these queries work later from the store alone.
+principal, IP or incident; the functions here serve the hunt's report. Both read the
+attribution correlation kept in the store's Case (`att_events`, see `trailhound.case`), so they
+work later from the store alone and agree with the hunt's own outputs.
 """
 
 from __future__ import annotations
@@ -13,43 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from trailhound.case import Case
 from trailhound.errors import UsageError
 from trailhound.investigate.profile import Subject, find_incident, investigate
-from trailhound.store.engine import sql_literal
 
-__all__ = ["Subject", "attach_attribution", "daily_activity", "find_incident", "investigate",
-           "investigate_store", "milestones", "save_attribution", "stage_summary"]
-
-ATTRIBUTION_FILE = "attribution.parquet"
-
-
-def save_attribution(conn: duckdb.DuckDBPyConnection, store_root: Path) -> None:
-    """Keep (incident, event_id, attribution, reason) next to the events, atomically."""
-    table: pa.Table = conn.sql(
-        "SELECT DISTINCT incident, event_id, attribution, reason FROM att ORDER BY 1, 2"
-    ).to_arrow_table()
-    tmp = store_root / (ATTRIBUTION_FILE + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(store_root / ATTRIBUTION_FILE)
-
-
-def attach_attribution(conn: duckdb.DuckDBPyConnection, store_root: Path) -> bool:
-    """Define `att_events` from the store's saved attribution; False when there is none."""
-    path = store_root / ATTRIBUTION_FILE
-    if not path.exists():
-        return False
-    from trailhound.correlate.stages import event_stage_sql, technique_case_sql
-
-    conn.execute(f"""
-        CREATE OR REPLACE TEMP VIEW att_events AS
-        SELECT a.incident, a.attribution, a.reason, e.*, {event_stage_sql()} AS stage,
-               {technique_case_sql()} AS technique
-        FROM read_parquet({sql_literal(str(path))}) a JOIN events e USING (event_id)
-    """)
-    return True
+__all__ = ["Subject", "daily_activity", "find_incident", "investigate", "investigate_store",
+           "milestones", "stage_summary"]
 
 
 def milestones(conn: duckdb.DuckDBPyConnection, incident_id: str, *, limit: int = 60
@@ -146,7 +116,7 @@ def investigate_store(store_root: Path, subject: Subject, *,
     st = Store(Path(store_root))
     try:
         conn = st.connect()
-        has_att = attach_attribution(conn, st.root)
+        has_att = Case(st.root).attach(conn)
         doc_path = st.root / "incidents.json"
         incidents = orjson.loads(doc_path.read_bytes()) if doc_path.exists() else None
         if subject.kind == "incident" and incidents is None:

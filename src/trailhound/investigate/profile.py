@@ -21,12 +21,12 @@ from typing import Any
 
 import duckdb
 
+from trailhound.case import MAX_DEPTH, MAX_LINEAGE_KEYS, incident_lineage, lineage
 from trailhound.errors import UsageError
 
 SCHEMA_VERSION = 1
 KINDS = ("key", "principal", "ip", "incident")
-MAX_LINEAGE_KEYS = 500
-MAX_DEPTH = 8
+__all__ = ["KINDS", "MAX_DEPTH", "MAX_LINEAGE_KEYS", "Subject", "find_incident", "investigate"]
 TOP = 50
 # The JSON-text columns no answer reads. `inv_ev` leaves them out: for a busy CI key it holds
 # millions of rows, and copying every record's raw JSON made it most of a hunt's time.
@@ -108,7 +108,12 @@ def investigate(conn: duckdb.DuckDBPyConnection, subject: Subject, *,
             [subject.value, *wparams]).fetchall()]
         scope, sparams = "source_ip = ?", [subject.value]
 
-    keys, edges = _lineage(conn, seeds, f"{scope} AND {window}", [*sparams, *wparams])
+    if incident is not None and _in_case(conn, incident["id"]):
+        # The lineage correlation found: the incident's credentials, never walked again.
+        keys, edges = incident_lineage(conn, incident["id"])
+    else:
+        keys, edges = lineage(conn, seeds, where=f"{scope} AND {window}",
+                              params=[*sparams, *wparams], relation=_graph(conn))
     if subject.kind == "ip":
         where, params = "source_ip = ?", [subject.value]
     elif subject.kind == "principal":
@@ -142,7 +147,9 @@ def investigate(conn: duckdb.DuckDBPyConnection, subject: Subject, *,
         "apis": _apis(conn),
         "source_ips": _values(conn, "source_ip"),
         "user_agents": _values(conn, "user_agent"),
-        "buckets": _buckets(conn, tenant_map),
+        "buckets": _buckets(conn, tenant_map,
+                            incident["id"] if incident is not None
+                            and _in_case(conn, incident["id"]) else None),
     }
     doc["objects"] = _objects(conn)
     doc["tenants"] = _tenants(doc["buckets"])
@@ -150,6 +157,29 @@ def investigate(conn: duckdb.DuckDBPyConnection, subject: Subject, *,
         "SELECT DISTINCT incident FROM inv_ev WHERE incident IS NOT NULL ORDER BY 1").fetchall()]
     conn.execute("DROP TABLE IF EXISTS inv_ev")
     return doc
+
+
+def _in_case(conn: duckdb.DuckDBPyConnection, incident_id: str) -> bool:
+    try:
+        rows = conn.execute("SELECT count(*) FROM case_credentials WHERE incident = ?",
+                            [incident_id]).fetchall()
+    except duckdb.CatalogException:
+        return False
+    return bool(rows and rows[0][0])
+
+
+def _graph(conn: duckdb.DuckDBPyConnection) -> str:
+    """The credential graph to walk: the Case's, or (no hunt ran yet) one made from events."""
+    try:
+        (n,) = conn.execute("SELECT count(*) FROM case_mints").fetchall()[0]
+        if n:
+            return "case_mints"
+    except duckdb.CatalogException:
+        pass
+    from trailhound.correlate.graph import mints_sql
+
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW inv_mints AS {mints_sql()}")
+    return "inv_mints"
 
 
 def iso(t: datetime | None) -> str | None:
@@ -192,54 +222,6 @@ def _attribution_view(conn: duckdb.DuckDBPyConnection, incident_id: str | None,
     """, [incident_id, incident_id])
 
 
-def _lineage(conn: duckdb.DuckDBPyConnection, seeds: list[str], where: str,
-             params: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Keys reached from the seeds by created keys and obtained sessions (breadth first, so
-    each key's parent is the first key that led to it and the graph stays a tree)."""
-    seen: list[str] = []
-    known: set[str] = set()
-    edges: list[dict[str, Any]] = []
-    for seed in seeds:  # in order, so a seed created by an earlier one hangs under it
-        if seed in known:
-            continue
-        known.add(seed)
-        seen.append(seed)
-        frontier = [seed]
-        for _ in range(MAX_DEPTH):
-            if not frontier or len(seen) >= MAX_LINEAGE_KEYS:
-                break
-            frontier = _children(conn, frontier, where, params, known, seen, edges)
-    return seen, edges
-
-
-def _children(conn: duckdb.DuckDBPyConnection, frontier: list[str], where: str,
-              params: list[Any], known: set[str], seen: list[str],
-              edges: list[dict[str, Any]]) -> list[str]:
-    rows = conn.execute(f"""
-        SELECT access_key_id, coalesce(created_access_key_id, session_access_key_id),
-               CASE WHEN created_access_key_id IS NOT NULL THEN 'created-key'
-                    ELSE 'session' END,
-               target_user, assumed_role_arn, event_name, min(event_time), min(event_id),
-               any_value(account), any_value(source_ip)
-        FROM events
-        WHERE list_contains(?::VARCHAR[], access_key_id) AND error_code IS NULL
-          AND (created_access_key_id IS NOT NULL OR session_access_key_id IS NOT NULL)
-          AND {where}
-        GROUP BY ALL ORDER BY 7, 8
-    """, [frontier, *params]).fetchall()
-    nxt = []
-    for parent, child, rel, user, role, api, t, eid, account, ip in rows:
-        if child in known or len(seen) >= MAX_LINEAGE_KEYS:
-            continue
-        known.add(child)
-        seen.append(child)
-        nxt.append(child)
-        edges.append({"from": parent, "to": child, "relation": rel, "api": api,
-                      "user": user, "role": role, "time": iso(t), "event_id": eid,
-                      "account": account, "source_ip": ip})
-    return nxt
-
-
 def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[str],
                  edges: list[dict[str, Any]]) -> dict[str, Any]:
     rows = conn.execute("""
@@ -268,7 +250,8 @@ def _lineage_doc(conn: duckdb.DuckDBPyConnection, seeds: list[str], keys: list[s
         e = parent.get(k)
         nodes.append({
             "key": k, "principal": p, "accounts": list(accounts or []),
-            "kind": "session" if k.startswith("ASIA") else "long-lived",
+            "kind": ("console sign-in" if k.startswith("console:") else
+                     "session" if k.startswith("ASIA") else "long-lived"),
             "parent": e["from"] if e else None, "via": e["relation"] if e else "seed",
             "first_seen": iso(first), "last_seen": iso(last), "events": int(n),
             "attacker_events": int(att), "shared_events": int(shared),
@@ -352,7 +335,11 @@ def _values(conn: duckdb.DuckDBPyConnection, column: str) -> list[dict[str, Any]
             for v, f, la, n, a, k, af, al in rows]
 
 
-def _buckets(conn: duckdb.DuckDBPyConnection, tenants: dict[str, str]) -> list[dict[str, Any]]:
+def _buckets(conn: duckdb.DuckDBPyConnection, tenants: dict[str, str],
+             incident_id: str | None = None) -> list[dict[str, Any]]:
+    """Per bucket: what the subject's events read, and of it the attacker's share. For an
+    incident the attacker's share is the Case's (correlation counted it once; the report and
+    incidents.json show the same figure)."""
     rows = conn.execute("""
         SELECT bucket, any_value(recipient_account_id), count(*),
                count(DISTINCT object_key) FILTER (event_name = 'GetObject'
@@ -368,11 +355,22 @@ def _buckets(conn: duckdb.DuckDBPyConnection, tenants: dict[str, str]) -> list[d
                max(event_time) FILTER (event_name = 'GetObject' AND error_code IS NULL)
         FROM inv_ev WHERE bucket IS NOT NULL GROUP BY 1 ORDER BY 6 DESC, 3 DESC, 1
     """).fetchall()
-    return [{"bucket": b, "account": acct, "tenant": tenants.get(b), "s3_events": int(n),
-             "objects_read": int(objs), "get_object_events": int(gets), "bytes_out": int(by),
-             "attacker_bytes_out": int(aby), "attacker_objects_read": int(aobjs),
-             "first_read": iso(f), "last_read": iso(la)}
-            for b, acct, n, objs, gets, by, aby, aobjs, f, la in rows]
+    impact: dict[str, tuple[int, int]] = {}
+    if incident_id is not None:
+        for b, objs, by in conn.execute(
+                "SELECT bucket, sum(objects_read), sum(bytes_out) FROM case_impact "
+                "WHERE incident = ? GROUP BY bucket", [incident_id]).fetchall():
+            impact[b] = (int(objs), int(by))
+    out = []
+    for b, acct, n, objs, gets, by, aby, aobjs, f, la in rows:
+        if incident_id is not None:
+            aobjs, aby = impact.get(b, (0, 0))
+        out.append({"bucket": b, "account": acct, "tenant": tenants.get(b), "s3_events": int(n),
+                    "objects_read": int(objs), "get_object_events": int(gets),
+                    "bytes_out": int(by), "attacker_bytes_out": int(aby),
+                    "attacker_objects_read": int(aobjs), "first_read": iso(f),
+                    "last_read": iso(la)})
+    return out
 
 
 def _objects(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -131,12 +131,16 @@ def _incident_view(inc: Incident, details: dict[str, Any]) -> IncidentView:
             ("Last attacker activity", [t(ts(inc.last_seen)
                                           + (" (still going on)" if inc.ongoing else ""))]),
             ("Accounts", _join([code(a) for a in inc.accounts])),
-            ("Stolen / root key", [code(inc.root_access_key)]),
+            ("Stolen / root credential", [code(inc.root_access_key or inc.root_principal
+                                                or "-")]),
             ("Keys in the lineage", _join([code(k) for k in inc.access_keys])),
             ("Identities", _join([code(p) for p in inc.principals])),
             ("Events", [t(f"{inc.event_count:,} attributed: {inc.attacker_events:,} to the "
                           f"attacker, {inc.shared_events:,} shared with legitimate use")]),
             ("Why this is an incident", [v("; ".join(inc.evidence_reasons))]),
+            ("Owner's history before the attack",
+             [t("unknown" if inc.history_days is None else f"{inc.history_days:g} days")]),
+            *([("Read this first", [v(" ".join(inc.warnings))])] if inc.warnings else []),
         ],
         timeline=[_milestone(m) for m in details.get("milestones", [])],
         daily=[{**d, "bytes": human_bytes(d["bytes_out"])} for d in details.get("daily", [])],

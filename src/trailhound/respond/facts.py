@@ -16,9 +16,7 @@ from typing import Any
 
 import duckdb
 
-from trailhound.store.engine import sql_literal
-
-ATTRIBUTION_FILE = "attribution.parquet"
+from trailhound.case import Case
 
 # Calls that change who may read a bucket: reviewed by hand after an incident, because a
 # policy or ACL the attacker opened outlives every key we deactivate.
@@ -158,16 +156,15 @@ def _attacker_events(conn: duckdb.DuckDBPyConnection, store_root: Path,
                      inc: dict[str, Any]) -> None:
     """`inc_attacker(event_id)`: the incident's attacker-attributed events.
 
-    A hunt keeps per-event attribution in the store; without it, the attacker's events are
-    those of the lineage's keys from the attacker's source IPs (the incident's `source_ips`
-    hold only attacker-attributed values), which is how correlation split them in the first
-    place."""
-    path = Path(store_root) / ATTRIBUTION_FILE
-    if path.exists():
+    A hunt keeps them in the store's Case; without one (a store from before the Case), the
+    attacker's events are those of the lineage's keys from the attacker's source IPs (the
+    incident's `source_ips` hold only attacker-attributed values)."""
+    files = Case(Path(store_root)).files("attributed_events")
+    if files:
         conn.execute(
             "CREATE OR REPLACE TEMP TABLE inc_attacker AS SELECT DISTINCT event_id FROM "
-            f"read_parquet({sql_literal(str(path))}) WHERE incident = ? "
-            "AND attribution = 'attacker'", [inc["id"]])
+            "read_parquet(?) WHERE incident = ? AND attribution = 'attacker'",
+            [files, inc["id"]])
         (n,) = conn.execute("SELECT count(*) FROM inc_attacker").fetchone()
         if n:
             return

@@ -3,8 +3,8 @@
 An engine ingests sources into a store, opens a connection that detection and correlation
 query (DuckDB's own, or `spark.connection.SparkConnection`, which speaks the same subset of
 its API and transpiles the same SQL), and hands the report stage a DuckDB connection with the
-correlation's tables. The store on disk is the same for both, so either engine can read what
-the other wrote.
+events the reports read (the Case, correlation's answer, is on disk in the store). The store
+on disk is the same for both, so either engine can read what the other wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from trailhound.errors import UsageError
 from trailhound.store.engine import Store
 
 if TYPE_CHECKING:
-    from trailhound.correlate import Correlation
     from trailhound.rules.model import DetectResult, RuleSet
     from trailhound.store.ingest import IngestStats
 
@@ -31,7 +30,7 @@ class Engine(Protocol):
 
     def detect(self, conn: Any, ruleset: RuleSet, **options: Any) -> DetectResult: ...
 
-    def report_connection(self, conn: Any, correlation: Correlation, store: Store) -> Any: ...
+    def report_connection(self, conn: Any, store: Store) -> Any: ...
 
 
 class DuckDBEngine:
@@ -52,7 +51,7 @@ class DuckDBEngine:
 
         return detect(conn, ruleset, **options)
 
-    def report_connection(self, conn: Any, correlation: Correlation, store: Store) -> Any:
+    def report_connection(self, conn: Any, store: Store) -> Any:
         return conn
 
 
@@ -87,10 +86,10 @@ class SparkEngine:
 
         return detect(conn, ruleset, **options)
 
-    def report_connection(self, conn: Any, correlation: Correlation, store: Store) -> Any:
+    def report_connection(self, conn: Any, store: Store) -> Any:
         from trailhound.spark.report import report_connection
 
-        return report_connection(conn, correlation, store)
+        return report_connection(conn, store)
 
 
 def open_engine(name: str = "duckdb", *, spark_master: str | None = None,

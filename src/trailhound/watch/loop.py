@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from trailhound.case.write import write_case
 from trailhound.correlate import Correlation, Incident, correlate
 from trailhound.correlate.evidence import SEVERITY_RANK
 from trailhound.hunt import (
@@ -217,6 +218,9 @@ class Watcher:
         with self.state.analysis() as conn:
             corr = correlate(conn, alerts, tenants=self.cfg.tenants)
             delivered = self._first_delivery(conn, corr.incidents)
+            doc = incidents_document(self._result(alerts, corr, events=None))
+            # The Case as of this poll: `investigate` and `respond` read it while we watch.
+            write_case(conn, self.st.root, corr, doc)
         before = self.state.incidents_snapshot()
         now = {i.id: i.severity for i in corr.incidents}
         if emit:
@@ -240,7 +244,7 @@ class Watcher:
         self.incidents = corr.incidents
         self.summary.incidents = corr.incidents
         self.summary.alerts = len(alerts)
-        self._write_current(alerts, corr)
+        self._write_current(alerts, corr, doc)
 
     def _first_delivery(self, conn: Any, incidents: list[Incident]) -> dict[str, datetime]:
         """Replay only: when the file holding each incident's first attacker event was
@@ -280,10 +284,10 @@ class Watcher:
         return opts
 
     # -- outputs -------------------------------------------------------------------------
-    def _write_current(self, alerts: list[Any], corr: Correlation) -> None:
+    def _write_current(self, alerts: list[Any], corr: Correlation,
+                       document: dict[str, Any]) -> None:
         """incidents.json (and alerts.ndjson) as of this poll, for scripts and `respond`."""
-        result = self._result(alerts, corr, events=None)
-        doc = orjson.dumps(incidents_document(result), option=orjson.OPT_INDENT_2) + b"\n"
+        doc = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
         atomic_write(self.st.root / "incidents.json", doc)
         if self.cfg.out is None:
             return
@@ -317,7 +321,9 @@ class Watcher:
             (events,) = conn.execute("SELECT count(*) FROM events").fetchall()[0]
             corr = correlate(conn, alerts, tenants=self.cfg.tenants)
             result = self._result(alerts, corr, int(events))
-            write_outputs(result, conn, self.st)
+            doc = incidents_document(result)
+            write_case(conn, self.st.root, corr, doc)
+            write_outputs(result, conn, self.st, doc)
         self.incidents = corr.incidents
         self.summary.incidents = corr.incidents
         self.summary.alerts = len(alerts)
