@@ -176,7 +176,11 @@ def weigh(use: Use, owner: Owner, ref: Reference, k: Knowledge, routine: set[str
     # Where the owner signed in interactively (not a federation the owner's token asked
     # for) is where the person is: their session's use from there is theirs.
     signed_in = owner.signed_in_near(use.ips, t, pol.console_session_hours)
-    j.coherent = vouched_all or signed_in
+    # A person's own laptop on another network (travel, home): the exact installation of
+    # their client they used for days. Machines do not travel, so only for people.
+    own_device = (owner.is_person and bool(use.uas)
+                  and all(ref.device(fp, t, me, pol.established_min_days) for fp in use.uas))
+    j.coherent = vouched_all or signed_in or own_device
     ev = j.evidence
 
     def mine(te: datetime) -> bool:

@@ -63,6 +63,7 @@ class Use:
     creds: set[str] = field(default_factory=set)
     ips: dict[str, datetime] = field(default_factory=dict)  # address -> first use
     uas: set[str] = field(default_factory=set)  # user-agent fingerprints (`ua_print_sql`)
+    ua_days: dict[str, set[date]] = field(default_factory=dict)  # fingerprint -> days used
     alerts: dict[str, RuleHit] = field(default_factory=dict)
     # (event id, time, event name, target user) of successful mints for another identity
     foreign_mints: list[tuple[str, datetime, str, str | None]] = field(default_factory=list)
@@ -130,6 +131,14 @@ class Owner:
         skipped = set(skip)
         return [u for u in self.uses.values() if u.first_seen < t and u.key not in skipped]
 
+    @property
+    def is_person(self) -> bool:
+        """A person's identity, not a machine's: an SSO user, or one that signs in to the
+        console or uses a browser. People take their laptop to other networks; machines do
+        not move."""
+        return "/AWSReservedSSO_" in self.id or any(
+            u.sign_ins or u.client in ("browser", "console") for u in self.uses.values())
+
     def signed_in_near(self, ips: Iterable[str], t: datetime, hours: float) -> bool:
         """The owner signed in interactively from one of these addresses within `hours` of
         `t`: a context there is the person at their keyboard."""
@@ -187,9 +196,12 @@ class Reference:
             self._cum.append(total)
         self._uses = {u.key: u for u in uses}
         self._by_cred: dict[str, list[Use]] = {}
+        self._print_days: dict[str, list[tuple[ContextKey, set[date]]]] = {}
         for u in uses:
             for c in u.creds:
                 self._by_cred.setdefault(c, []).append(u)
+            for fp, days in u.ua_days.items():
+                self._print_days.setdefault(fp, []).append((u.key, days))
 
     @staticmethod
     def _before(tops: list[tuple[datetime, ContextKey]] | None, t: datetime,
@@ -217,6 +229,14 @@ class Reference:
         total = self._cum[i - 1] if i else 0
         u = self._uses.get(skip)
         return total - (u.events_before(t) if u is not None else 0)
+
+    def device(self, fingerprint: str, t: datetime, skip: ContextKey, min_days: int) -> bool:
+        """The owner's own installation of a client: this exact user-agent fingerprint used
+        on `min_days` days before `t`, elsewhere than `skip`."""
+        d = t.date()
+        days = {day for key, ds in self._print_days.get(fingerprint, ()) if key != skip
+                for day in ds if day < d}
+        return len(days) >= min_days
 
     def uses_of(self, cred: str) -> list[Use]:
         """The owner's contexts (outside the attacker's) that used this credential."""
@@ -356,9 +376,11 @@ class History:
                 SELECT owner, net, cli, source_ip, min(event_time) FROM {base}
                 WHERE source_ip IS NOT NULL GROUP BY owner, net, cli, source_ip""").fetchall()
             rest = c.execute(f"""
-                SELECT owner, net, cli, list(DISTINCT cred) FILTER (WHERE cred IS NOT NULL),
-                       list(DISTINCT ua_print) FILTER (WHERE ua_print IS NOT NULL)
+                SELECT owner, net, cli, list(DISTINCT cred) FILTER (WHERE cred IS NOT NULL)
                 FROM {base} GROUP BY owner, net, cli""").fetchall()
+            prints = c.execute(f"""
+                SELECT owner, net, cli, ua_print, list(DISTINCT day) FROM {base}
+                WHERE ua_print IS NOT NULL GROUP BY owner, net, cli, ua_print""").fetchall()
             alerts = c.execute(f"""
                 SELECT k.owner, k.net, k.cli, a.rule_id, max(a.rank), any_value(a.stage),
                        min(k.event_time), count(DISTINCT k.day), bool_or(a.validator)
@@ -407,10 +429,12 @@ class History:
             out[o].uses[(n, cl)].day_counts[day] = int(cnt)
         for o, n, cl, ip, first in ips:
             out[o].uses[(n, cl)].ips[ip] = first
-        for o, n, cl, creds, uas in rest:
+        for o, n, cl, creds in rest:
+            out[o].uses[(n, cl)].creds = set(creds or [])
+        for o, n, cl, fp, days in prints:
             u = out[o].uses[(n, cl)]
-            u.creds = set(creds or [])
-            u.uas = set(uas or [])
+            u.uas.add(fp)
+            u.ua_days[fp] = set(days or [])
         for o, n, cl, rule, rank, stage, first, ndays, validator in alerts:
             out[o].uses[(n, cl)].alerts[rule] = RuleHit(int(rank or 0), stage, first,
                                                         int(ndays), bool(validator))
