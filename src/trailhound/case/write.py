@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from trailhound.case import CASE_DIR
 from trailhound.correlate import Correlation
-from trailhound.correlate.build import incident_groups
+from trailhound.correlate.build import incident_groups, labelled_uses
 from trailhound.correlate.incident import incident_id
 
 
@@ -154,20 +154,14 @@ def _contexts(corr: Correlation) -> pa.Table:
     cols: dict[str, list[Any]] = {k: [] for k in (
         "incident", "credential", "owner", "network", "client", "attribution", "reason")}
     if res is not None:
-        for root, members in incident_groups(res):
-            iid = incident_id(root)
-            for c in members:
-                for key in sorted(res.contexts_of.get(c, ())):
-                    label = res.labels.get((c, key))
-                    if label is None:
-                        continue
-                    cols["incident"].append(iid)
-                    cols["credential"].append(c)
-                    cols["owner"].append(key[0])
-                    cols["network"].append(key[1])
-                    cols["client"].append(key[2])
-                    cols["attribution"].append(label.attribution)
-                    cols["reason"].append(orjson.dumps(label.reason.to_dict()).decode())
+        for iid, c, key, label in labelled_uses(res, incident_groups(res)):
+            cols["incident"].append(iid)
+            cols["credential"].append(c)
+            cols["owner"].append(key[0])
+            cols["network"].append(key[1])
+            cols["client"].append(key[2])
+            cols["attribution"].append(label.attribution)
+            cols["reason"].append(orjson.dumps(label.reason.to_dict()).decode())
     return pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()})
 
 

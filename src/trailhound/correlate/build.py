@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,12 +27,14 @@ from trailhound.correlate.attribute import (
     ATTACKER,
     SHARED,
     Attribution,
+    Label,
     attribute,
     descendants,
     owner_of,
     roots,
 )
 from trailhound.correlate.evidence import SEVERITY_RANK
+from trailhound.correlate.history import ContextKey
 from trailhound.correlate.incident import (
     Bucket,
     Incident,
@@ -158,26 +160,35 @@ def _register_alerts(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any]) -> 
     conn.execute("CREATE OR REPLACE TEMP VIEW alert_events AS " + " UNION ALL ".join(parts))
 
 
+def labelled_uses(res: Attribution, groups: list[tuple[str, list[str]]]
+                  ) -> Iterator[tuple[str, str, ContextKey, Label]]:
+    """(incident id, credential, context, label) for every labelled use of every incident
+    credential, in a stable order."""
+    for root, members in groups:
+        iid = incident_id(root)
+        for c in members:
+            for key in sorted(res.contexts_of.get(c, ())):
+                label = res.labels.get((c, key))
+                if label is not None:
+                    yield iid, c, key, label
+
+
 def _register_attribution(conn: duckdb.DuckDBPyConnection, res: Attribution,
                           groups: list[tuple[str, list[str]]]) -> None:
     """`corr_att` (incident, event, attribution, reason) and `corr_events` (with the columns the
     outputs read): every attacker or shared use of every credential of every incident."""
     cols: dict[str, list[Any]] = {k: [] for k in ("incident", "cred", "owner", "net", "cli",
                                                   "attribution", "reason")}
-    for root, members in groups:
-        iid = incident_id(root)
-        for c in members:
-            for key in sorted(res.contexts_of.get(c, ())):
-                label = res.labels.get((c, key))
-                if label is None or label.attribution not in (ATTACKER, SHARED):
-                    continue
-                cols["incident"].append(iid)
-                cols["cred"].append(c)
-                cols["owner"].append(key[0])
-                cols["net"].append(key[1])
-                cols["cli"].append(key[2])
-                cols["attribution"].append(label.attribution)
-                cols["reason"].append(orjson.dumps(label.reason.to_dict()).decode())
+    for iid, c, key, label in labelled_uses(res, groups):
+        if label.attribution not in (ATTACKER, SHARED):
+            continue
+        cols["incident"].append(iid)
+        cols["cred"].append(c)
+        cols["owner"].append(key[0])
+        cols["net"].append(key[1])
+        cols["cli"].append(key[2])
+        cols["attribution"].append(label.attribution)
+        cols["reason"].append(orjson.dumps(label.reason.to_dict()).decode())
     conn.register("labels_arrow", pa.table({k: pa.array(v, pa.string())
                                             for k, v in cols.items()}))
     # One row per (incident, event): the attacker label wins over shared.

@@ -124,45 +124,34 @@ def _rows_to_mints(rows: list[tuple[Any, ...]]) -> list[Mint]:
     return [Mint(c, p, po, k, e, t, n, cl, tg, a) for c, p, po, k, e, t, n, cl, tg, a in rows]
 
 
-def mints_of_children(conn: duckdb.DuckDBPyConnection, children: set[str]) -> dict[str, Mint]:
-    """child -> how it was minted, for the children that CloudTrail shows being minted."""
-    if not children:
-        return {}
-    conn.register("graph_q", pa.table({"k": pa.array(sorted(children), pa.string())}))
+def _mints_where(conn: duckdb.DuckDBPyConnection, column: str, values: set[str]
+                 ) -> list[Mint]:
+    """Mints whose `column` (child, parent or event_id: a fixed name) is one of `values`."""
+    assert column in ("child", "parent", "event_id")
+    if not values:
+        return []
+    conn.register("graph_q", pa.table({"v": pa.array(sorted(values), pa.string())}))
     try:
-        rows = conn.execute(f"SELECT {_MINT_COLS} FROM mints "
-                            "WHERE child IN (SELECT k FROM graph_q)").fetchall()
+        rows = conn.execute(f"SELECT {_MINT_COLS} FROM mints WHERE {column} IN "
+                            "(SELECT v FROM graph_q) ORDER BY event_time, event_id").fetchall()
     finally:
         conn.unregister("graph_q")
-    return {m.child: m for m in _rows_to_mints(rows)}
+    return _rows_to_mints(rows)
+
+
+def mints_of_children(conn: duckdb.DuckDBPyConnection, children: set[str]) -> dict[str, Mint]:
+    """child -> how it was minted, for the children that CloudTrail shows being minted."""
+    return {m.child: m for m in _mints_where(conn, "child", children)}
 
 
 def mints_by_events(conn: duckdb.DuckDBPyConnection, event_ids: list[str]) -> list[Mint]:
     """The mints made by these calls."""
-    if not event_ids:
-        return []
-    conn.register("graph_q", pa.table({"e": pa.array(sorted(set(event_ids)), pa.string())}))
-    try:
-        rows = conn.execute(f"SELECT {_MINT_COLS} FROM mints "
-                            "WHERE event_id IN (SELECT e FROM graph_q) "
-                            "ORDER BY event_time, event_id").fetchall()
-    finally:
-        conn.unregister("graph_q")
-    return _rows_to_mints(rows)
+    return _mints_where(conn, "event_id", set(event_ids))
 
 
 def mints_by_parents(conn: duckdb.DuckDBPyConnection, parents: set[str]) -> list[Mint]:
     """Every mint made with these credentials (all of a credential's use is the attacker's)."""
-    if not parents:
-        return []
-    conn.register("graph_q", pa.table({"k": pa.array(sorted(parents), pa.string())}))
-    try:
-        rows = conn.execute(f"SELECT {_MINT_COLS} FROM mints "
-                            "WHERE parent IN (SELECT k FROM graph_q) "
-                            "ORDER BY event_time, event_id").fetchall()
-    finally:
-        conn.unregister("graph_q")
-    return _rows_to_mints(rows)
+    return _mints_where(conn, "parent", parents)
 
 
 def console_children(conn: duckdb.DuckDBPyConnection, creds: set[str], hours: float
