@@ -40,7 +40,7 @@ TEST_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
-    "spark.driver.memory": "1g",
+    "spark.driver.memory": "2g",
 }
 
 

@@ -34,3 +34,16 @@ def test_spark_home_conf_is_read_when_no_conf_dir(clean_env, tmp_path):
     (tmp_path / "conf" / "spark-defaults.conf").write_text("spark.master local[5]\n")
     clean_env.setenv("SPARK_HOME", str(tmp_path))
     assert resolve_master(None) == "local[5]"
+
+
+def test_a_local_driver_gets_a_heap_sized_to_the_machine_unless_configured(clean_env, tmp_path):
+    from trailhound.spark.session import _configured, local_driver_memory
+
+    assert local_driver_memory() in {"1g", "2g", "3g", "4g"}
+    assert not _configured("spark.driver.memory")
+    clean_env.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 8g pyspark-shell")
+    assert _configured("spark.driver.memory")
+    clean_env.setenv("PYSPARK_SUBMIT_ARGS", "pyspark-shell")
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory 6g\n")
+    clean_env.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert _configured("spark.driver.memory")

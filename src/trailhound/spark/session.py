@@ -103,10 +103,41 @@ def resolve_master(master: str | None) -> str:
     return spark_defaults().get("spark.master") or os.environ.get("MASTER") or "local[*]"
 
 
+# Set on a context trailhound starts unless configured elsewhere. Spark's SQL listener keeps
+# the full plan text of its last 1,000 queries even with the UI off; correlation's plans run to
+# megabytes each (its tables are built on each other), so a long hunt, or one process running
+# many, filled a 1 GB driver heap with old plan text and the JVM exited. Plans are kept short
+# and few; nothing trailhound reports comes from them.
+CONTEXT_DEFAULTS = {
+    # The CLI draws its own progress; Spark's bar would interleave with its output.
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.ui.retainedExecutions": "50",
+    "spark.sql.maxPlanStringLength": "200000",
+}
+
+
+def local_driver_memory() -> str:
+    """The heap of a local-mode context when none is configured: a quarter of the machine's
+    memory, 1-4 GB. In local mode the driver is the whole cluster (executors, cached tables,
+    query plans); Spark's own 1 GB default ran a hunt of 8,000 events out of heap."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "1g"
+    return f"{max(1, min(4, total // 4 // 2**30))}g"
+
+
+# spark-submit's own flags for settings trailhound may default (PYSPARK_SUBMIT_ARGS).
+_SUBMIT_FLAGS = {"spark.driver.memory": "--driver-memory"}
+
+
 def _configured(key: str) -> bool:
     if key in spark_defaults():
         return True
     args = _submit_args()
+    flag = _SUBMIT_FLAGS.get(key)
+    if flag and any(a == flag or a.startswith(f"{flag}=") for a in args):
+        return True
     return any(a.startswith(f"{key}=") for a in args) or any(
         a == "--conf" and i + 1 < len(args) and args[i + 1].startswith(f"{key}=")
         for i, a in enumerate(args))
@@ -132,9 +163,11 @@ def get_session(master: str | None = None, *, conf: dict[str, str] | None = None
             os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
             builder = builder.config("spark.driver.host", "127.0.0.1")
             builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
-    if not _configured("spark.ui.showConsoleProgress"):
-        # The CLI draws its own progress; Spark's bar would interleave with its output.
-        builder = builder.config("spark.ui.showConsoleProgress", "false")
+    defaults = {**CONTEXT_DEFAULTS, **({"spark.driver.memory": local_driver_memory()}
+                                       if local else {})}
+    for k, v in defaults.items():
+        if not _configured(k) and k not in (conf or {}):
+            builder = builder.config(k, v)
     for k, v in (conf or {}).items():
         builder = builder.config(k, v)
     try:
