@@ -469,3 +469,67 @@ def test_each_stratus_detonation_is_at_most_one_incident(tmp_path, fixtures_dir)
         assert len(result.incidents) <= 1, (f.stem, [i.id for i in result.incidents])
         if used_minted and result.incidents:
             assert used_minted <= set(result.incidents[0].access_keys), (f.stem, used_minted)
+
+
+# --------------------------------------------------------------------------- a laptop
+
+DEV_KEY = "AKIADEVCAROL00000001"
+DEV_UA = "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/arm64 prompt/off"
+DEV_HOME = "198.51.100.140"
+
+
+def _developer() -> list[dict[str, Any]]:
+    """A developer's own key on her MacBook, from home and the office, every day."""
+    dev = user("dev-carol", DEV_KEY)
+    out = []
+    for d in range(DAYS):
+        for h, ip in ((9, DEV_HOME), (14, ADMIN_IP), (18, DEV_HOME)):
+            t = T0 + timedelta(days=d, hours=h)
+            out.append(api("DescribeInstances", "ec2.amazonaws.com", dev, t, ip, DEV_UA))
+            out.append(list_buckets(dev, t + timedelta(minutes=1), ip, DEV_UA))
+    return out
+
+
+def _onboard(ident: dict[str, Any], t, ip: str, ua: str, name: str, key: str
+             ) -> list[dict[str, Any]]:
+    return [
+        api("CreateUser", "iam.amazonaws.com", ident, t, ip, ua, region="us-east-1",
+            request={"userName": name}),
+        api("AttachUserPolicy", "iam.amazonaws.com", ident, t + timedelta(seconds=20), ip, ua,
+            region="us-east-1", request={"userName": name,
+                                         "policyArn": f"arn:aws:iam::{ACCT}:policy/{name}"}),
+        create_access_key(ident, t + timedelta(seconds=40), ip, ua, name, key),
+    ]
+
+
+def test_developer_on_her_own_laptop_at_a_conference_is_not_an_incident(cli, tmp_path):
+    """At a conference (a network nobody in the organisation used), from the laptop she has
+    used every day, the developer sets up a service user with a key for a demo."""
+    conference = "81.2.69.201"
+    dev = user("dev-carol", DEV_KEY)
+    recs = background() + _developer()
+    t = T0 + timedelta(days=3, hours=11)
+    recs.append(api("DescribeInstances", "ec2.amazonaws.com", dev, t, conference, DEV_UA))
+    recs += _onboard(dev, t + timedelta(minutes=5), conference, DEV_UA, "demo-uploader",
+                     "AKIADEMOUPLOADER0001")
+    res = run_hunt(cli, tmp_path, recs)
+    assert_no_severe_incident(res)
+
+
+def test_the_same_setup_with_her_stolen_key_is_an_incident(cli, tmp_path):
+    """The same calls with her key, from a server with another installation of the CLI: the
+    key was copied off her laptop."""
+    recs = background() + _developer()
+    dev = user("dev-carol", DEV_KEY)
+    t = T0 + timedelta(days=3, hours=11)
+    stolen_ua = "aws-cli/2.13.25 Python/3.11.5 Linux/6.5.0-1014-aws exe/x86_64.ubuntu.22"
+    backdoor = "AKIADEMOUPLOADER0002"
+    recs += _onboard(dev, t, ATK1, stolen_ua, "demo-uploader", backdoor)
+    plan = {"tenant-docs": 30}
+    recs += mass_read(user("demo-uploader", backdoor), t + timedelta(hours=1), ATK2, ATK_BOTO,
+                      plan, 800_000)
+    res = run_hunt(cli, tmp_path, recs)
+    inc = res.incident_with(DEV_KEY)
+    assert inc["severity"] in SEVERE, res.summary()
+    assert set(inc["access_keys"]) == {DEV_KEY, backdoor}, res.summary()
+    assert DEV_HOME not in inc["source_ips"] and ADMIN_IP not in inc["source_ips"]

@@ -29,6 +29,7 @@ from typing import Any
 from trailhound.correlate.fingerprint import (
     is_audit_tool,
     is_ci_client,
+    is_desktop,
     is_offensive,
     is_routable,
 )
@@ -177,9 +178,12 @@ def weigh(use: Use, owner: Owner, ref: Reference, k: Knowledge, routine: set[str
     # for) is where the person is: their session's use from there is theirs.
     signed_in = owner.signed_in_near(use.ips, t, pol.console_session_hours)
     # A person's own laptop on another network (travel, home): the exact installation of
-    # their client they used for days. Machines do not travel, so only for people.
-    own_device = (owner.is_person and bool(use.uas)
-                  and all(ref.device(fp, t, me, pol.established_min_days) for fp in use.uas))
+    # their client they used for days. Machines do not travel: only for people (SSO and
+    # console users) or for a desktop installation (macOS, Windows: nobody's CI runner).
+    own_device = (bool(use.uas)
+                  and all((owner.is_person or is_desktop(fp))
+                          and ref.device(fp, t, me, pol.established_min_days)
+                          for fp in use.uas))
     j.coherent = vouched_all or signed_in or own_device
     ev = j.evidence
 

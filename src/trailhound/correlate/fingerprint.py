@@ -12,6 +12,7 @@ compares both, and the behaviour, with the owner's history.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 
 import duckdb
@@ -88,6 +89,15 @@ def ua_print_sql(ua: str = "user_agent") -> str:
     `md/command#...`, the SDK's `api/...`): the fingerprint of one installation, which the
     attacker's copy of a tool shows on every call and the owner's differs from."""
     return (f"trim(regexp_replace({ua}, '\\s(md/)?command[/#]\\S*|\\sapi/\\S*', '', 'g'))")
+
+
+_DESKTOP = re.compile(r"(?i)\b(darwin/|windows(_nt)?/|os/macos|os/windows|macintosh)")
+
+
+def is_desktop(fingerprint: str) -> bool:
+    """A client installed on a desktop or laptop (macOS, Windows), not in a CI runner:
+    somebody's own machine, which goes where its owner goes."""
+    return bool(_DESKTOP.search(fingerprint)) and "exec-env/" not in fingerprint
 
 
 def tool_of(client: str) -> str:
