@@ -33,12 +33,15 @@ def render_ingest_summary(console: Console, stats: IngestStats, store: Path) -> 
         ("duplicates dropped", f"{stats.duplicates:,}"),
         ("  of which with other content (quarantined)", f"{stats.conflicts:,}"),
         ("records quarantined", f"{stats.records_quarantined:,}"),
+        ("records repaired and loaded", f"{stats.records_repaired:,}"),
         ("MB read (stored / decoded)",
          f"{stats.bytes_read / 1e6:,.1f} / {stats.bytes_decoded / 1e6:,.1f}"),
         ("time", f"{stats.seconds:,.1f} s"),
         ("events/s", f"{stats.records_read / secs:,.0f}"),
         ("MB/s (decoded)", f"{stats.bytes_decoded / 1e6 / secs:,.1f}"),
     ]
+    if stats.parts_adopted:
+        rows.append(("parts adopted (manifest was lost; rebuilt)", f"{stats.parts_adopted:,}"))
     if stats.orphan_parts_removed:
         rows.append(("parts of an interrupted run removed", f"{stats.orphan_parts_removed:,}"))
     for k, v in rows:
@@ -69,6 +72,15 @@ def render_hunt_summary(console: Console, result) -> None:  # type: ignore[no-un
         f"{len(result.detect.alerts):,} alerts, [bold]{len(result.incidents)}[/bold] "
         f"incident(s) in {sum(t.values()):.1f} s "
         f"({', '.join(f'{k} {v:.1f}s' for k, v in t.items())})")
+    st = result.ingest
+    if st is not None and (st.objects_quarantined or st.records_quarantined
+                           or st.records_repaired):
+        # Never silent: what could not be read may be exactly what the attacker did.
+        console.print(
+            f"[yellow]input:[/yellow] {st.objects_quarantined:,} objects and "
+            f"{st.records_quarantined:,} records quarantined (not analysed), "
+            f"{st.records_repaired:,} records repaired and loaded; originals in the store's "
+            "quarantine/, per key in the incidents' warnings")
     if result.incidents:
         tab = Table(show_lines=False)
         for col in ("incident", "severity", "attacker active (UTC)", "keys", "IPs", "stages",

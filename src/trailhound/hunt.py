@@ -27,6 +27,7 @@ from trailhound.rules import DetectResult, load_rules
 from trailhound.store.engine import Store
 from trailhound.store.engines import Engine, open_engine
 from trailhound.store.ingest import IngestStats
+from trailhound.store.quarantine import damage_by_key
 
 SCHEMA_VERSION = 1
 EVIDENCE_CHUNK = 20_000
@@ -82,6 +83,29 @@ def load_tenants(path: Path | None) -> dict[str, str]:
     raise UsageError(f"{path}: tenant map must map bucket names to tenants")
 
 
+def _check_writable(out: Path) -> None:
+    """Found before the analysis, not after it: an output folder nothing can be written to."""
+    probe = out / f".trailhound-write-check-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"{out}: cannot write the outputs there ({e.strerror})") from None
+
+
+def _nothing_loaded(sources: list[str], stats: IngestStats | None) -> str:
+    """No CloudTrail at all is an input error, not "no incident": a wrong folder, a bucket
+    prefix without logs or a file of another format must never read as a clean bill."""
+    where = ", ".join(sources) or "the store"
+    if stats is None:
+        return f"{where}: the store holds no CloudTrail events"
+    seen = stats.objects_loaded + stats.objects_quarantined + stats.objects_empty
+    detail = (f"{seen:,} objects read: {stats.objects_quarantined:,} not CloudTrail or "
+              f"unreadable (see the store's quarantine/), {stats.objects_empty:,} empty"
+              if seen else "no log object found")
+    return f"{where}: no CloudTrail records loaded ({detail})"
+
+
 def hunt(sources: list[str], out: Path, *, store: Path | None = None,
          rule_paths: list[Path] | None = None, overrides: Path | None = None,
          tenants: dict[str, str] | None = None, include_sigma: bool = True,
@@ -99,6 +123,7 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"{out}: cannot create output folder ({e.strerror})") from None
+    _check_writable(Path(out))
     st = Store(store_path, create=bool(sources))
     try:
         stats = None
@@ -109,6 +134,9 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
             timings["ingest"] = time.perf_counter() - t
         conn = eng.connect(st)
         (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        if not events:
+            conn.close()
+            raise UsageError(_nothing_loaded(sources, stats))
         say("detect")
         t = time.perf_counter()
         ruleset = load_rules(rule_paths or [], include_sigma=include_sigma, overrides=overrides)
@@ -122,7 +150,8 @@ def hunt(sources: list[str], out: Path, *, store: Path | None = None,
             timings["detect"] = time.perf_counter() - t
             say("correlate")
             t = time.perf_counter()
-            corr = correlate(conn, det.alerts, tenants=tenants or {})
+            corr = correlate(conn, det.alerts, tenants=tenants or {},
+                             damage=damage_by_key(st))
             timings["correlate"] = time.perf_counter() - t
             say("report")
             t = time.perf_counter()

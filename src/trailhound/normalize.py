@@ -24,6 +24,16 @@ import pyarrow as pa
 # Records larger than this are quarantined: CloudTrail itself omits oversized request and
 # response bodies, so a multi-megabyte record is either corruption or someone stuffing the log.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
+# What a usable eventTime is: CloudTrail did not exist before 1970 and ISO-8601 / Python /
+# JSON writers downstream cannot hold a year past 9999 (or BC, or infinity).
+MIN_EVENT_TIME = "1970-01-01"
+MAX_EVENT_TIME = "10000-01-01"
+# One request moves at most one S3 object (5 TiB); a negative or larger count is not a size,
+# and summed it would turn an incident's total negative or past 64 bits.
+MAX_TRANSFER_BYTES = 5 * 1024**4
+# User agents are attacker-chosen and end up in every aggregate: real ones are a few hundred
+# characters; the stored column keeps this many (the whole record stays in `raw`).
+MAX_USER_AGENT = 2048
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,16 @@ WITH p AS (
                                THEN rec END, '{_STRUCTURE}') AS s
     FROM {source}
 ), q AS (
-    SELECT *, {_ts("s.eventTime")} AS ts FROM p
+    SELECT *, {_ts("s.eventTime")} AS ts,
+        -- Lifted only for the events they exist on (CASE evaluates lazily): a second JSON
+        -- parse of every record costs as much as the first.
+        CASE WHEN s.additionalEventData IS NOT NULL
+             THEN {_bytes("json_extract_string(s.additionalEventData, '$.bytesTransferredOut')")}
+        END AS bo,
+        CASE WHEN s.additionalEventData IS NOT NULL
+             THEN {_bytes("json_extract_string(s.additionalEventData, '$.bytesTransferredIn')")}
+        END AS bi
+    FROM p
 )
 SELECT
     f, i,
@@ -170,7 +189,20 @@ SELECT
         WHEN s.eventID IS NULL OR s.eventID = '' THEN 'record has no eventID'
         WHEN s.eventTime IS NULL THEN 'record has no eventTime'
         WHEN ts IS NULL THEN 'eventTime is not an ISO-8601 timestamp'
+        WHEN NOT isfinite(ts) OR ts < TIMESTAMP '{MIN_EVENT_TIME}'
+             OR ts >= TIMESTAMP '{MAX_EVENT_TIME}'
+            THEN 'eventTime is outside the years {MIN_EVENT_TIME[:4]}-{int(MAX_EVENT_TIME[:5]) - 1}'
     END AS reject,
+    -- A field that cannot be what it claims is replaced, never a reason to drop the record
+    -- (batch.py reports it with the record's original text).
+    nullif(concat_ws('; ',
+        CASE WHEN NOT bo BETWEEN 0 AND {MAX_TRANSFER_BYTES}
+             THEN 'bytesTransferredOut ' || bo || ' is not a possible size: stored as NULL' END,
+        CASE WHEN NOT bi BETWEEN 0 AND {MAX_TRANSFER_BYTES}
+             THEN 'bytesTransferredIn ' || bi || ' is not a possible size: stored as NULL' END,
+        CASE WHEN strlen(s.userAgent) > {MAX_USER_AGENT}
+             THEN 'userAgent of ' || strlen(s.userAgent) || ' characters: first '
+                  || {MAX_USER_AGENT} || ' kept' END), '') AS repair,
     s.eventID AS event_id,
     ts AS event_time,
     s.eventSource AS event_source,
@@ -183,7 +215,8 @@ SELECT
     s.awsRegion AS aws_region,
     s.recipientAccountId AS recipient_account_id,
     s.sourceIPAddress AS source_ip,
-    s.userAgent AS user_agent,
+    CASE WHEN strlen(s.userAgent) > {MAX_USER_AGENT} THEN left(s.userAgent, {MAX_USER_AGENT})
+         ELSE s.userAgent END AS user_agent,
     s.errorCode AS error_code,
     s.errorMessage AS error_message,
     s.requestID AS request_id,
@@ -203,14 +236,8 @@ SELECT
     s.responseElements::VARCHAR AS response_elements,
     s.additionalEventData::VARCHAR AS additional_event_data,
     s.resources::VARCHAR AS resources,
-    -- Lifted fields: extracted only for the events they exist on (CASE evaluates lazily),
-    -- because a second JSON parse of every record costs as much as the first.
-    CASE WHEN s.additionalEventData IS NOT NULL
-         THEN {_bytes("json_extract_string(s.additionalEventData, '$.bytesTransferredOut')")}
-    END AS bytes_out,
-    CASE WHEN s.additionalEventData IS NOT NULL
-         THEN {_bytes("json_extract_string(s.additionalEventData, '$.bytesTransferredIn')")}
-    END AS bytes_in,
+    CASE WHEN bo BETWEEN 0 AND {MAX_TRANSFER_BYTES} THEN bo END AS bytes_out,
+    CASE WHEN bi BETWEEN 0 AND {MAX_TRANSFER_BYTES} THEN bi END AS bytes_in,
     CASE WHEN s.eventSource = 'iam.amazonaws.com' AND s.requestParameters IS NOT NULL
          THEN json_extract_string(s.requestParameters, '$.userName') END AS target_user,
     CASE WHEN s.eventName = 'CreateAccessKey'

@@ -87,22 +87,38 @@ def test_json_but_not_cloudtrail():
         decode(json.dumps({"foo": 1, "bar": [1]}).encode(), name="x")
 
 
-def test_invalid_utf8_refuses_the_record_not_its_neighbours():
+def test_invalid_utf8_is_repaired_in_its_field_and_the_record_loaded():
     data = (b'{"Records":[{"eventID":"1"},{"eventID":"\xff\xfe","eventTime":"x"},'
             b'{"eventID":"3","userAgent":"a\x01b"}]}')
     d = decode_strict(data, name="x")
-    assert [r["eventID"] for r in orjson.loads(d.array)] == ["1", "3"]
-    assert orjson.loads(d.array)[1]["userAgent"] == "a\x01b"  # a raw control char is kept
-    (bad,) = d.bad_records
-    assert bad.position == "record 1" and "invalid UTF-8" in bad.reason
-    assert b"\\udcff" in bad.text  # the bytes stay visible in the quarantine
+    records = orjson.loads(d.array)
+    assert [r["eventID"] for r in records] == ["1", "\ufffd\ufffd", "3"]
+    assert records[2]["userAgent"] == "a\x01b"  # a raw control char is kept
+    (fixed,) = d.bad_records
+    assert fixed.repaired and fixed.position == "record 1"
+    assert "eventID" in fixed.reason and "invalid UTF-8" in fixed.reason
+    assert b"\\udcff" in fixed.text  # the original bytes stay visible in the quarantine
 
 
-def test_lone_surrogate_escape_refuses_only_that_record():
-    data = b'[{"eventID":"1"},{"eventID":"2","userAgent":"x\\ud800y"}]'
+def test_a_lone_surrogate_is_replaced_field_by_field_never_the_record_dropped():
+    data = (b'[{"eventID":"1"},{"eventID":"2","userAgent":"x\\ud800y",'
+            b'"requestParameters":{"key":"\\udfff","ok":"\\ud83d\\ude00"}}]')
     d = decode_strict(data, name="x")
+    records = orjson.loads(d.array)
+    assert [r["eventID"] for r in records] == ["1", "2"]
+    assert records[1]["userAgent"] == "x\ufffdy"
+    assert records[1]["requestParameters"] == {"key": "\ufffd", "ok": "\U0001f600"}
+    (fixed,) = d.bad_records
+    assert fixed.repaired and fixed.reason.startswith(
+        "repaired: userAgent, requestParameters.key: ")
+
+
+def test_what_cannot_be_repaired_is_still_refused():
+    # Not a record at all: nothing to repair field by field.
+    d = decode_strict(b'[{"eventID":"1"},"x\\ud800"]', name="x")
     assert [r["eventID"] for r in orjson.loads(d.array)] == ["1"]
-    assert [b.position for b in d.bad_records] == ["record 1"]
+    (bad,) = d.bad_records
+    assert not bad.repaired and bad.position == "record 1"
 
 
 def test_ndjson_bad_line_quarantined_with_offset():

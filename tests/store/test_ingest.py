@@ -120,15 +120,16 @@ def test_bad_input_is_quarantined_and_the_rest_loads(tmp_path):
     assert "truncated gzip" in reasons[("truncated.json.gz", None)]
     assert "not CloudTrail" in reasons[("not-cloudtrail.json", None)]
     assert "gzip bomb" in reasons[("bomb.json.gz", None)]
-    assert ("utf8.json", None) in reasons
+    # Invalid UTF-8 in one field: repaired (U+FFFD), the record loaded, the original kept.
+    assert reasons[("utf8.json", "record 0")].startswith("repaired: x: ")
     assert reasons[("mixed.json", "record 1")] == "record has no eventID"
     assert reasons[("mixed.json", "record 2")] == "record has no eventTime"
     assert "larger than" in reasons[("huge.json", "record 0")]
     # Good records of partly bad objects still load.
     ids = set(store_ids(st))
     assert {"evt-002000", "evt-003001"} <= ids
-    assert len(ids) == 30 + 1 + 1
-    assert stats.objects_quarantined == 4
+    assert len(ids) == 30 + 1 + 1 + 1
+    assert stats.objects_quarantined == 3 and stats.records_repaired == 1
     # Quarantined objects are kept for inspection, refused records with their position.
     assert any((st.quarantine_dir / "objects").iterdir())
     lines = [json.loads(x) for f in (st.quarantine_dir / "records").iterdir()

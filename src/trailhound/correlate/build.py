@@ -46,6 +46,7 @@ from trailhound.correlate.incident import (
 from trailhound.correlate.policy import Policy, policy
 from trailhound.correlate.stages import event_stage_sql, technique_case_sql
 from trailhound.rules.alert_ids import StoredIds
+from trailhound.store.quarantine import KeyDamage, damage_warnings
 
 # What incidents, evidence and reports read of an attributed event (not `raw`: reading every
 # record's JSON to attribute it would cost more than the rest of correlation).
@@ -66,9 +67,11 @@ class Correlation:
 
 
 def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
-              tenants: dict[str, str] | None = None, pol: Policy | None = None) -> Correlation:
+              tenants: dict[str, str] | None = None, pol: Policy | None = None,
+              damage: dict[str, KeyDamage] | None = None) -> Correlation:
     """`conn` has the `events` view; `alerts` are `rules.Alert`s (or anything with the same
-    fields). Returns incidents ordered by severity then first activity."""
+    fields); `damage`: the store's quarantined and repaired records per key, which become
+    the incidents' warnings. Returns incidents ordered by severity then first activity."""
     pol = pol or policy()
     tenants = tenants or {}
     _register_alerts(conn, alerts)
@@ -78,6 +81,8 @@ def correlate(conn: duckdb.DuckDBPyConnection, alerts: Sequence[Any], *,
     incidents = [_build_incident(conn, res, root, members, tenants, pol)
                  for root, members in groups]
     incidents = [i for i in incidents if i.attacker_events > 0]
+    for i in incidents:
+        i.warnings += damage_warnings(i.access_keys, damage or {})
     incidents.sort(key=lambda i: (-SEVERITY_RANK[i.severity], i.first_seen or 0, i.id))
     alert_incident = _link_alerts(conn, alerts)
     return Correlation(incidents, alert_incident, res)
@@ -257,7 +262,7 @@ def _build_incident(conn: duckdb.DuckDBPyConnection, res: Attribution, root: str
         "WHERE a.incident = ? AND a.attribution = 'attacker' AND ae.stage IS NOT NULL",
         [iid]).fetchall()}
     stages_set |= alert_stages
-    if any(b.bytes_out > 0 for b in buckets):
+    if any(b.bytes_out > 0 or b.reads_of_unknown_size for b in buckets):
         stages_set.add("exfiltration")
     reasons = [(c, e) for c in members for e in res.reasons_of(c)]
     validator = any(e.name == "offensive-tool" for _, e in reasons)
@@ -378,11 +383,12 @@ def _buckets(conn: duckdb.DuckDBPyConnection, iid: str, tenants: dict[str, str]
                 ORDER BY (owner IS NOT NULL AND owner = account) DESC, event_id) = 1
         )
         SELECT bucket, account, count(DISTINCT object_key), count(*),
-               coalesce(sum(bytes_out), 0), min(event_time), max(event_time)
+               coalesce(sum(bytes_out), 0), min(event_time), max(event_time),
+               count(*) FILTER (WHERE bytes_out IS NULL)
         FROM one GROUP BY bucket, account ORDER BY 5 DESC, 1
     """, [iid]).fetchall()
-    return [Bucket(b, a, int(o), int(n), int(by), tenants.get(b), f, la)
-            for b, a, o, n, by, f, la in rows]
+    return [Bucket(b, a, int(o), int(n), int(by), tenants.get(b), f, la, int(u))
+            for b, a, o, n, by, f, la, u in rows]
 
 
 def _incident_alerts(conn: duckdb.DuckDBPyConnection, iid: str) -> list[dict[str, Any]]:

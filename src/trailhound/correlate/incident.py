@@ -39,6 +39,9 @@ class Bucket:
     tenant: str | None
     first_read: datetime | None = None
     last_read: datetime | None = None
+    # Successful reads whose record gives no usable size (absent, or impossible and
+    # repaired): data left all the same, in an amount `bytes_out` does not include.
+    reads_of_unknown_size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class Bucket:
             "get_object_events": self.get_object_events, "bytes_out": self.bytes_out,
             "tenant": self.tenant,
             "first_read": _iso(self.first_read), "last_read": _iso(self.last_read),
+            "reads_of_unknown_size": self.reads_of_unknown_size,
         }
 
 

@@ -45,6 +45,16 @@ def defang(value: object) -> str:
     return re.sub(r"\.(?=[A-Za-z]{2,}\b)", "[.]", s)
 
 
+_PLAIN_INDICATOR = re.compile(r"[0-9A-Za-z.:\[\]]*")
+
+
+def md_defang(value: object) -> str:
+    """`defang` for Markdown: an address stays readable (`203.0.113[.]7`); anything else a
+    log could put where an address belongs (a tag, a link) is escaped as well."""
+    s = defang(value)
+    return s if _PLAIN_INDICATOR.fullmatch(s) else md(s, limit=None)
+
+
 def csv_cell(value: object) -> str:
     """A CSV cell a spreadsheet will not evaluate (OWASP: prefix formula starters)."""
     s = "" if value is None else str(value)

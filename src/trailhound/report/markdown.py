@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from trailhound.correlate.incident import human_bytes
-from trailhound.report.escape import defang, md, md_code
+from trailhound.report.escape import md, md_code, md_defang
 from trailhound.report.model import TACTIC_NAMES, ReportModel, Seg, Text, build_model, ts
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def seg(s: Seg) -> str:
     if s.kind == "code":
         return md_code(s.text)
     if s.kind == "ip":
-        return defang(s.text)
+        return md_defang(s.text)
     if s.kind == "strong":
         return f"**{md(s.text)}**"
     return md(s.text, limit=None)
@@ -72,7 +72,7 @@ def render_model(m: ReportModel) -> str:
             w("| time (UTC) | what | API | key | from | detail |\n|---|---|---|---|---|---|")
             for r in view.timeline:
                 w(f"| {r['time']} | {md(r['what'])} | {md(r['api'])} | {md_code(r['key'])} | "
-                  f"{defang(r['ip'])} | {text(r['detail'])} |")
+                  f"{md_defang(r['ip'])} | {text(r['detail'])} |")
             w("")
         if view.daily:
             w("Activity per day:\n")
@@ -111,7 +111,7 @@ def render_model(m: ReportModel) -> str:
           "|---|---|---|---|---:|")
         for i in view.iocs:
             value, how = i["value"], i["how"]
-            shown = defang(value) if how == "ip" else (
+            shown = md_defang(value) if how == "ip" else (
                 md_code(value) if how == "code" else md(value, limit=200))
             events = f"{i['events']:,}" if i["events"] is not None else "-"
             w(f"| {i['type']} | {shown} | {i['first_seen']} | {i['last_seen']} | {events} |")
@@ -128,7 +128,7 @@ def render_model(m: ReportModel) -> str:
           f"{inc.id}` prints the executable plan):\n")
         w("| action | target | why |\n|---|---|---|")
         for a in view.actions:
-            target = defang(a["target"]) if a["defang"] else md(a["target"], limit=200)
+            target = md_defang(a["target"]) if a["defang"] else md(a["target"], limit=200)
             w(f"| {md(a['action'])} | {target} | {md(a['why'], limit=None)} |")
         w("")
 

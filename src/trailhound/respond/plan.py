@@ -15,6 +15,7 @@ a later run names the same steps and the action log can tell which are done.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,9 +51,9 @@ class ApiCall:
 
 
 def _shell_quote(s: str) -> str:
-    if s and all(c.isalnum() or c in "-_./:@=+" for c in s):
-        return s
-    return "'" + s.replace("'", "'\\''") + "'"
+    # Names in these commands come from the logs (user, role, bucket names): a command a
+    # responder pastes must never run what a log field holds.
+    return shlex.quote(s)
 
 
 @dataclass
@@ -252,7 +253,8 @@ def _copy_trail(iid: str, acct: str, prefixes: list[str], inc: dict[str, Any]) -
                 "write-once place (S3 Object Lock / another account): trail buckets have "
                 "lifecycle rules, and an attacker with rights can delete logs", acct, MANUAL,
                 [], "none", "n/a",
-                params={"hint": f"aws s3 sync {src} s3://<evidence bucket>/{iid}/{acct}/"
+                params={"hint": f"aws s3 sync {_shell_quote(src)} "
+                                f"{_shell_quote(f's3://<evidence bucket>/{iid}/{acct}/')}"
                         if src.startswith("s3://") else
                         f"the store read it from {src}; copy the trail bucket's objects "
                         "for these days too"})
@@ -280,8 +282,9 @@ def _deactivate(k: KeyFacts) -> Step:
                 k.account, AUTOMATIC,
                 [ApiCall("iam", "UpdateAccessKey",
                          {"UserName": user, "AccessKeyId": k.key, "Status": "Inactive"})],
-                blast, f"aws iam update-access-key --user-name {user} --access-key-id {k.key} "
-                       "--status Active", params={"user": k.user})
+                blast, ApiCall("iam", "UpdateAccessKey", {"UserName": user, "AccessKeyId": k.key,
+                                                          "Status": "Active"}).cli(),
+                params={"user": k.user})
 
 
 def _sso_role(role_arn: str) -> bool:
@@ -318,9 +321,10 @@ def _revoke_sessions(role: str, sessions: list[str], legit: LegitUse) -> Step:
                 [ApiCall("iam", "PutRolePolicy",
                          {"RoleName": name, "PolicyName": REVOKE_POLICY_NAME,
                           "PolicyDocument": policy})],
-                blast, f"aws iam delete-role-policy --role-name {name} --policy-name "
-                       f"{REVOKE_POLICY_NAME} (after the old sessions expired; until then it "
-                       "keeps them revoked, as intended)",
+                blast, ApiCall("iam", "DeleteRolePolicy", {"RoleName": name,
+                                                           "PolicyName": REVOKE_POLICY_NAME}
+                               ).cli() + "  # after the old sessions expired; until then it "
+                       "keeps them revoked, as intended",
                 params={"role_name": name})
 
 
@@ -343,7 +347,8 @@ def _quarantine(iid: str, user_arn: str, facts: Facts) -> Step:
                 [ApiCall("iam", "PutUserPolicy",
                          {"UserName": name, "PolicyName": policy,
                           "PolicyDocument": deny_all_policy()})],
-                blast, f"aws iam delete-user-policy --user-name {name} --policy-name {policy}",
+                blast, ApiCall("iam", "DeleteUserPolicy",
+                               {"UserName": name, "PolicyName": policy}).cli(),
                 params={"user": name, "policy": policy})
 
 

@@ -16,6 +16,7 @@ record by record here, quarantining only what is really broken.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -37,9 +38,21 @@ class BadObject(Exception):
 
 @dataclass
 class BadRecord:
+    """A record refused (quarantined) or, when `reason` starts with `REPAIRED`, loaded with
+    a field repaired; either way its original text is kept in the quarantine."""
+
     position: str  # "record 12" or "line 40 (byte 8812)"
     reason: str
     text: bytes
+
+    @property
+    def repaired(self) -> bool:
+        return self.reason.startswith(REPAIRED)
+
+
+# The reason of a record loaded with fields repaired: it travels with the refused ones (same
+# quarantine, same path through both engines) and is counted apart from them.
+REPAIRED = "repaired: "
 
 
 @dataclass
@@ -131,8 +144,10 @@ def decode_strict(data: bytes, *, name: str, max_bytes: int = DEFAULT_MAX_OBJECT
     for n, rec in enumerate(records):
         dumped = _dumps(rec)
         if dumped is None:
-            bad.append(BadRecord(f"record {n}", _UNENCODABLE, _escaped(rec)))
-            continue
+            dumped = _repair(rec, f"record {n}", bad)
+            if dumped is None:
+                bad.append(BadRecord(f"record {n}", _UNENCODABLE, _escaped(rec)))
+                continue
         if not isinstance(rec, dict):
             bad.append(BadRecord(f"record {n}", "record is not a JSON object", dumped))
             continue
@@ -162,6 +177,8 @@ def _decode_ndjson_lines(text: bytes, *, raw_len: int) -> Decoded:
         inner = _records_of(rec) if isinstance(rec, dict) and "Records" in rec else None
         for r in inner if inner is not None else [rec]:
             dumped = _dumps(r)
+            if dumped is None and isinstance(r, dict):
+                dumped = _repair(r, f"line {lineno} (byte {start})", bad)
             if dumped is None:
                 bad.append(BadRecord(f"line {lineno} (byte {start})", _UNENCODABLE, stripped))
             elif isinstance(r, dict):
@@ -171,6 +188,45 @@ def _decode_ndjson_lines(text: bytes, *, raw_len: int) -> Decoded:
                                      "record is not a JSON object", stripped))
     return Decoded(array=b"[" + b",".join(good) + b"]", format="ndjson", bad_records=bad,
                    raw_bytes=raw_len)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _repair(rec: object, position: str, bad: list[BadRecord]) -> bytes | None:
+    """A record whose only fault is unencodable text (a lone surrogate escape, bytes that are
+    not UTF-8): each such string becomes U+FFFD in place, the record is loaded, and its
+    original goes to the quarantine as repaired. An attacker who controls one field (a user
+    agent, an object key) must not be able to take the whole record out of the analysis."""
+    if not isinstance(rec, dict):
+        return None
+    paths: list[str] = []
+
+    def fix(v: object, path: str) -> object:
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                paths.append(path or "(record)")
+                return _SURROGATE.sub("\ufffd", v)
+            return v
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                key = fix(k, path) if isinstance(k, str) else k
+                out[key] = fix(x, f"{path}.{key}" if path else str(key))
+            return out
+        if isinstance(v, list):
+            return [fix(x, f"{path}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    fixed = fix(rec, "")
+    dumped = _dumps(fixed)
+    if dumped is None or not paths:
+        return None
+    fields = ", ".join(dict.fromkeys(p.split("[")[0] for p in paths))[:300]
+    bad.append(BadRecord(position, f"{REPAIRED}{fields}: text no JSON parser accepts (a lone "
+                         "surrogate or invalid UTF-8) replaced with U+FFFD; record loaded",
+                         _escaped(rec)))
+    return dumped
 
 
 _UNENCODABLE = ("record holds text no JSON parser accepts (invalid UTF-8 or a lone "

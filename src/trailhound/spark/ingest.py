@@ -120,6 +120,7 @@ def ingest(sources: list[str], store: Store, spark: SparkSession, *,
         spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
     with store.writer_lock():
         stats.orphan_parts_removed = store.recover()
+        stats.parts_adopted = store.adopted_parts
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         seen_sha: dict[str, str] = {}
         next_fid = 0

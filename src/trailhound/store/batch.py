@@ -18,7 +18,13 @@ import pyarrow as pa
 
 from trailhound.normalize import normalize_sql, select_event_columns
 from trailhound.sources import SourceObject
-from trailhound.sources.decode import BadObject, BadRecord, Decoded, decode_strict
+from trailhound.sources.decode import (
+    REPAIRED,
+    BadObject,
+    BadRecord,
+    Decoded,
+    decode_strict,
+)
 from trailhound.store.engine import Store, sql_literal
 
 _EMPTY_SOURCE = ("(SELECT NULL::UBIGINT AS f, NULL::UBIGINT AS i, NULL::VARCHAR AS src, "
@@ -121,7 +127,8 @@ def normalize_items(conn: duckdb.DuckDBPyConnection, items: list[Pending], work:
             bad_records.setdefault(p.fid, []).extend(p.decoded.bad_records)
 
     for f, i, reason, text in conn.execute(
-        "SELECT f, i, reject, left(raw, 65536) FROM norm WHERE reject IS NOT NULL ORDER BY f, i"
+        "SELECT f, i, coalesce(reject, ? || repair), left(raw, 65536) FROM norm "
+        "WHERE reject IS NOT NULL OR repair IS NOT NULL ORDER BY f, i", [REPAIRED]
     ).fetchall():
         bad_records.setdefault(int(f), []).append(
             BadRecord(f"record {i}", reason, (text or "").encode()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ import duckdb
 
 from trailhound.errors import StoreError, UsageError
 from trailhound.normalize import COLUMNS, PARTITION_COLUMNS
-from trailhound.store.manifest import Manifest
+from trailhound.store.manifest import Manifest, QuarantineRow
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 # DuckDB's memory cap for the store's connections (ingest, detect, hunt, investigate, watch),
@@ -50,12 +51,24 @@ class Store:
         self.root = Path(root).absolute()
         if not (self.root / "manifest.sqlite").exists():
             if not create:
+                if (self.root / "events").is_dir() and any(
+                        (self.root / "events").glob("account=*/date=*/*.parquet")):
+                    raise StoreError(
+                        "the store's manifest.sqlite is missing: run `trailhound ingest` "
+                        "into this store (with its sources) to rebuild it from the parts; "
+                        "nothing is deleted", location=str(self.root))
                 raise StoreError(
                     "no trailhound store here (run `trailhound ingest` first)",
                     location=str(self.root),
                 )
             if self.root.exists() and not self.root.is_dir():
                 raise StoreError("exists and is not a folder", location=str(self.root))
+            if self.root.is_dir() and not _could_be_store(self.root):
+                # A writer empties a store's tmp/ and removes parts no manifest owns: never
+                # in a folder that is not a store.
+                raise StoreError("exists, is not empty and is not a trailhound store (no "
+                                 "manifest.sqlite); give a new or empty folder",
+                                 location=str(self.root))
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
@@ -65,6 +78,7 @@ class Store:
         self.quarantine_dir = self.root / "quarantine"
         self.tmp_dir = self.root / "tmp"
         self.manifest = Manifest(self.root / "manifest.sqlite")
+        self.adopted_parts = 0
 
     def close(self) -> None:
         self.manifest.close()
@@ -86,9 +100,17 @@ class Store:
     def recover(self) -> int:
         """Delete part files no committed batch owns (left by a crash) and old staging.
 
+        A manifest with no batch at all beside parts on disk was lost or emptied, not
+        interrupted: its parts are adopted (`adopted_parts`), never deleted, and the next
+        ingest of the same sources finds their events already stored.
+
         Returns how many orphan parts were removed."""
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         committed = self.manifest.committed_parts()
+        self.adopted_parts = 0
+        if not committed and not self.manifest.batch_count() and self.part_files():
+            self.adopted_parts = self._adopt_parts()
+            return 0
         removed = 0
         for path in self.part_files():
             rel = path.relative_to(self.root).as_posix()
@@ -96,6 +118,30 @@ class Store:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    def _adopt_parts(self) -> int:
+        """Rebuild the manifest's parts from the files (the objects are re-read by the next
+        ingest: they are not recorded, so nothing is skipped). A part that cannot be read
+        is moved to quarantine/parts/, named in the manifest's quarantine, not adopted."""
+        import pyarrow.parquet as pq
+
+        good: list[tuple[str, int | None]] = []
+        bad: list[QuarantineRow] = []
+        for path in self.part_files():
+            rel = path.relative_to(self.root).as_posix()
+            try:
+                rows = pq.ParquetFile(path).metadata.num_rows
+            except (OSError, ValueError) as e:
+                dest = self.quarantine_dir / "parts" / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest)
+                bad.append(QuarantineRow(rel, None, f"store part not readable ({e}); moved "
+                                         "aside while rebuilding a lost manifest",
+                                         dest.relative_to(self.root).as_posix()))
+                continue
+            good.append((rel, rows))
+        self.manifest.commit_batch(f"recovered-{uuid.uuid4().hex[:16]}", good, [], bad)
+        return len(good)
 
     def part_files(self) -> list[Path]:
         if not self.events_dir.exists():
@@ -112,6 +158,16 @@ class Store:
                               temp_dir=self.tmp_dir / "duckdb")
         define_events_view(conn, self.committed_part_paths())
         return conn
+
+
+# What a store folder holds; a folder holding anything else is not one.
+_STORE_ENTRIES = {"events", "quarantine", "tmp", "case", ".lock", "incidents.json",
+                  "manifest.sqlite", "manifest.sqlite-wal", "manifest.sqlite-shm", "watch"}
+
+
+def _could_be_store(root: Path) -> bool:
+    return all(p.name in _STORE_ENTRIES or p.name.startswith(("case.", "manifest.sqlite"))
+               for p in root.iterdir())
 
 
 def new_connection(*, memory_limit: str | None = None, threads: int | None = None,

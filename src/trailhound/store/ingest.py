@@ -58,9 +58,11 @@ class IngestStats:
     duplicates: int = 0
     conflicts: int = 0  # duplicates of an eventID with different content (also quarantined)
     records_quarantined: int = 0
+    records_repaired: int = 0  # loaded with a field replaced (U+FFFD, NULL); originals kept
     bytes_read: int = 0  # stored (compressed) bytes
     bytes_decoded: int = 0  # decompressed bytes
     orphan_parts_removed: int = 0
+    parts_adopted: int = 0  # parts of a store whose manifest was lost, rebuilt into it
     seconds: float = 0.0
     quarantine: list[tuple[str, str | None, str]] = field(default_factory=list)
 
@@ -109,6 +111,7 @@ def ingest(
 
     with store.writer_lock():
         stats.orphan_parts_removed = store.recover()
+        stats.parts_adopted = store.adopted_parts
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         conn = new_connection(temp_dir=store.tmp_dir / "duckdb")
         probe = (Manifest(store.root / "manifest.sqlite")
@@ -260,9 +263,12 @@ def account_batch(store: Store, batch_id: str, items: list[Pending], res: BatchR
     objects: list[ObjectRow] = []
     for p in items:
         valid, kept = res.per_file.get(p.fid, (0, 0))
-        recs = res.bad_records.get(p.fid, [])
-        for br in recs:
+        entries = res.bad_records.get(p.fid, [])
+        for br in entries:
             quarantine.append(QuarantineRow(p.obj.name, br.position, br.reason, None))
+        # Repaired records were loaded (they are among `valid`); only refusals are `recs`.
+        recs = [br for br in entries if not br.repaired]
+        stats.records_repaired += len(entries) - len(recs)
         reason: str | None = None
         fmt = p.decoded.format if p.decoded else None
         if p.same_as is not None:
@@ -330,6 +336,11 @@ def _save_object_copy(store: Store, p: Pending) -> str | None:
     d = store.quarantine_dir / "objects"
     d.mkdir(parents=True, exist_ok=True)
     base = os.path.basename(p.obj.name.rstrip("/")) or "object"
+    # The name is the source's (an S3 key may be 1,024 bytes): a file name holds 255. The
+    # full name is in the manifest's quarantine row.
+    if len(base.encode()) > 120:
+        base = base.encode()[:60].decode(errors="ignore") + "..." + base.encode()[-40:].decode(
+            errors="ignore")
     dest = d / f"{p.sha256[:16]}-{base}"
     if not dest.exists():
         tmp = dest.with_suffix(dest.suffix + ".tmp")

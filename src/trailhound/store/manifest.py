@@ -171,6 +171,10 @@ class Manifest:
             cur.execute("ROLLBACK")
             raise
 
+    def batch_count(self) -> int:
+        with self.lock:
+            return int(self.db.execute("SELECT count(*) FROM batches").fetchone()[0])
+
     def part_rows(self) -> list[tuple[str, int | None]]:
         with self.lock:
             return list(self.db.execute("SELECT path, events FROM parts ORDER BY path"))

@@ -46,6 +46,7 @@ from trailhound.sources.s3 import S3Options
 from trailhound.store.compact import compact
 from trailhound.store.engine import Store
 from trailhound.store.ingest import IngestStats, ingest
+from trailhound.store.quarantine import damage_by_key
 from trailhound.watch.replay import Replay
 from trailhound.watch.state import PollChanges, WatchState
 from trailhound.watch.stream import Stream
@@ -216,7 +217,8 @@ class Watcher:
     def _correlate(self, *, emit: bool, n: int = 0, clock: datetime | None = None) -> None:
         alerts = self.state.alerts()
         with self.state.analysis() as conn:
-            corr = correlate(conn, alerts, tenants=self.cfg.tenants)
+            corr = correlate(conn, alerts, tenants=self.cfg.tenants,
+                             damage=damage_by_key(self.st))
             delivered = self._first_delivery(conn, corr.incidents)
             doc = incidents_document(self._result(alerts, corr, events=None))
             # The Case as of this poll: `investigate` and `respond` read it while we watch.
@@ -319,7 +321,8 @@ class Watcher:
         alerts = self.state.alerts()
         with self.state.analysis() as conn:
             (events,) = conn.execute("SELECT count(*) FROM events").fetchall()[0]
-            corr = correlate(conn, alerts, tenants=self.cfg.tenants)
+            corr = correlate(conn, alerts, tenants=self.cfg.tenants,
+                             damage=damage_by_key(self.st))
             result = self._result(alerts, corr, int(events))
             doc = incidents_document(result)
             write_case(conn, self.st.root, corr, doc)
