@@ -19,7 +19,7 @@ from rich.console import Console
 
 from trailhound import __version__
 from trailhound.errors import TrailhoundError, UsageError
-from trailhound.termsafe import rich_safe, safe
+from trailhound.termsafe import json_bytes, rich_safe, safe
 
 app = typer.Typer(
     name="trailhound",
@@ -688,7 +688,7 @@ def investigate(
     subject = Subject(kind, value, _parse_time(since, "--since"), _parse_time(until, "--until"))
     doc = investigate_store(store, subject, tenants=load_tenants(tenants) or None)
     if fmt is TableOrJson.json:
-        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.buffer.write(json_bytes(doc, indent=True) + b"\n")
         sys.stdout.flush()
         return
     from trailhound.display import render_investigation

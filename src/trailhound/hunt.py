@@ -28,6 +28,7 @@ from trailhound.store.engine import Store
 from trailhound.store.engines import Engine, open_engine
 from trailhound.store.ingest import IngestStats
 from trailhound.store.quarantine import damage_by_key
+from trailhound.termsafe import json_bytes
 
 SCHEMA_VERSION = 1
 EVIDENCE_CHUNK = 20_000
@@ -187,7 +188,7 @@ def write_outputs(result: HuntResult, conn: Any, st: Store, doc: dict[str, Any])
     incidents document); `conn` is a DuckDB connection with the events the reports read."""
     out = result.out
     Case(st.root).attach(conn)
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+    data = json_bytes(doc, indent=True) + b"\n"
     atomic_write(out / "incidents.json", data)
     atomic_write(st.root / "incidents.json", data)
     result.files.append(out / "incidents.json")
@@ -226,7 +227,7 @@ def write_outputs(result: HuntResult, conn: Any, st: Store, doc: dict[str, Any])
                         if why not in reasons:
                             reasons[why] = _reason(why)
                         rec["attribution_reason"] = reasons[why]
-                    buf += orjson.dumps(rec) + b"\n"
+                    buf += json_bytes(rec) + b"\n"
                 fh.write(buf)
         result.files.append(path)
 

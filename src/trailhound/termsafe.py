@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 # C0 except tab, DEL, C1, and Unicode format characters that reorder or hide text.
 _UNSAFE = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
@@ -24,6 +26,19 @@ def safe(text: object, *, limit: int | None = None, keep_end: bool = False) -> s
     if limit is not None and len(s) > limit:
         s = "…" + s[-(limit - 1):] if keep_end else s[: max(0, limit - 1)] + "…"
     return s
+
+
+# What JSON leaves raw (it escapes only C0) and a terminal, pager or log viewer acts on.
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def json_bytes(obj: object, *, indent: bool = False) -> bytes:
+    """JSON (orjson) with DEL, C1 and bidi / zero-width format characters written as
+    `\\uXXXX` escapes: the same value to any JSON reader, inert when a responder `cat`s or
+    `jq`s the file on a terminal. For every JSON output that holds log fields."""
+    text = orjson.dumps(obj, option=orjson.OPT_INDENT_2 if indent else 0).decode()
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
 
 
 def rich_safe(text: object, *, limit: int | None = None, keep_end: bool = False) -> str:

@@ -127,11 +127,18 @@ def test_a_hostile_field_in_every_attacker_record_is_repaired_and_reported(
     assert "records repaired" in text or "repaired" in text
 
 
-@pytest.mark.parametrize("when", ["infinity", "10000-01-01T00:00:00Z",
-                                  "-0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z"])
-def test_an_unusable_event_time_is_quarantined_and_the_hunt_goes_on(corpus, when):
+@pytest.mark.parametrize(("when", "why"), [
+    ("infinity", "not an ISO-8601 timestamp"),
+    ("10000-01-01T00:00:00Z", "not an ISO-8601 timestamp"),
+    ("-0001-01-01T00:00:00Z", "not an ISO-8601 timestamp"),
+    ("0000-01-01T00:00:00Z", "outside the years 1970-9999"),
+    ("1969-12-31T23:59:59Z", "outside the years 1970-9999"),
+    ("epoch", "not an ISO-8601 timestamp"),
+    ("2026-03-16T10:00:00+99:00", "not an ISO-8601 timestamp"),
+])
+def test_an_unusable_event_time_is_quarantined_and_the_hunt_goes_on(corpus, when, why):
     _root, truth, before = corpus
-    src, _ = mutated(corpus, f"time-{when[:6]}", set_field("eventTime", value=when),
+    src, _ = mutated(corpus, f"time-{when[:6]}-{len(when)}", set_field("eventTime", value=when),
                      attacker=False, limit=1)
     code, text, out = hunt(src)
     assert code == 0, text
@@ -141,7 +148,7 @@ def test_an_unusable_event_time_is_quarantined_and_the_hunt_goes_on(corpus, when
     assert "1 records quarantined" in " ".join(text.split())
     saved = [json.loads(line) for f in (out / "store" / "quarantine" / "records").iterdir()
              for line in f.read_text().splitlines()]
-    assert [e["reason"] for e in saved] == ["eventTime is outside the years 1970-9999"]
+    assert [e["reason"] for e in saved] == [f"eventTime is {why}"]
 
 
 def test_markup_in_an_address_is_not_rendered_and_names_in_undo_commands_are_quoted(corpus):
@@ -213,3 +220,37 @@ def test_no_cloudtrail_at_all_is_an_input_error_not_a_clean_bill(tmp_path):
     code, _, err = run_cli("hunt", str(src), "--out", str(tmp_path / "out"))
     assert code == 2
     assert "no CloudTrail records loaded" in err and "1 empty" in err
+
+
+def test_json_outputs_carry_bidi_and_c1_characters_escaped_never_raw(corpus):
+    _root, truth, before = corpus
+    ua = "aws-cli/2.15 \u202egpj.exe\x85\u2066"
+    src, _ = mutated(corpus, "bidi", set_field("userAgent", value=ua))
+    code, text, out = hunt(src)
+    assert code == 0, text
+    code, detected, err = run_cli("detect", "--store", str(out / "store"), "--format", "json")
+    assert code == 0, err
+    files = {p.name: p.read_text() for p in (out / "incidents.json", out / "alerts.ndjson",
+                                              out / "ocsf.json")}
+    for name, body in {**files, "detect --format json": detected}.items():
+        assert not re.search("[\u202e\x85\u2066]", body), name
+    assert "\\u202e" in files["incidents.json"]
+    after = incident_of(out, truth)  # the value itself is unchanged for any JSON reader
+    assert ua in after["user_agents"]
+    assert_not_hidden(before, after)
+
+
+def test_a_pipe_is_refused_and_links_in_a_folder_are_counted_not_silently_skipped(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = run_cli("ingest", str(fifo), "--store", str(tmp_path / "s1"))
+    assert code == 2 and "not a regular file or folder" in err
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"Records": []}')
+    (folder / "link.json").symlink_to(target)
+    code, text, err = run_cli("ingest", str(folder), "--store", str(tmp_path / "s2"))
+    assert "symbolic link (not followed" in text + err

@@ -116,3 +116,15 @@ def test_ticks_escapes_prose_and_codes_spans():
     from trailhound.report.html import ticks
 
     assert str(ticks("run `a<b` & <i>")) == "run <code>a&lt;b</code> &amp; &lt;i&gt;"
+
+
+def test_a_lineage_with_nothing_flowing_draws_no_sankey():
+    """One key, no stage: Plotly's Sankey throws on a node without links, which stopped
+    every later chart of the page. No figure is made; with a link, one is."""
+    from trailhound.report import charts
+
+    key = {"key": "AKIAEXAMPLE", "principal": "arn:aws:iam::1:user/a", "events": 1,
+           "attacker_events": 1, "parent": None, "stage_events": {}}
+    assert charts.lineage({"lineage": {"keys": [key]}}) is None
+    flowing = {**key, "stage_events": {"discovery": 1}}
+    assert charts.lineage({"lineage": {"keys": [flowing]}}) is not None

@@ -24,6 +24,7 @@ from trailhound.case import CASE_DIR
 from trailhound.correlate import Correlation
 from trailhound.correlate.build import incident_groups, labelled_uses
 from trailhound.correlate.incident import incident_id
+from trailhound.termsafe import json_bytes
 
 
 def write_case(conn: Any, store_root: Path, corr: Correlation,
@@ -43,8 +44,7 @@ def write_case(conn: Any, store_root: Path, corr: Correlation,
         _write(new / "contexts" / "part-0.parquet", _contexts(corr))
         _write(new / "incidents" / "part-0.parquet", _incidents(incidents_doc))
         _write(new / "impact" / "part-0.parquet", _impact(corr))
-        (new / "incidents.json").write_bytes(orjson.dumps(incidents_doc,
-                                                          option=orjson.OPT_INDENT_2))
+        (new / "incidents.json").write_bytes(json_bytes(incidents_doc, indent=True))
         _swap(root / CASE_DIR, new)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)

@@ -96,9 +96,10 @@ def bytes_read(buckets: list[dict[str, Any]], tenants: list[dict[str, Any]]) -> 
     return fig
 
 
-def lineage(inv: dict[str, Any]) -> go.Figure:
+def lineage(inv: dict[str, Any]) -> go.Figure | None:
     """Sankey: each key flows into the keys and sessions it produced (width: their events)
-    and into the stages it served (width: attacker events)."""
+    and into the stages it served (width: attacker events). None when nothing flows (one
+    key, no stage): a Sankey without links throws in the browser."""
     keys = inv["lineage"]["keys"]
     index: dict[str, int] = {}
     labels: list[str] = []
@@ -139,6 +140,8 @@ def lineage(inv: dict[str, Any]) -> go.Figure:
             dst.append(s)
             val.append(n)
             link_colours.append("rgba(192,57,43,0.25)")
+    if not src:
+        return None
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node={"label": labels, "color": colours, "pad": 18, "thickness": 16,

@@ -92,8 +92,9 @@ def figures(model: ReportModel) -> dict[str, str]:
         if view.buckets:
             out[f"bytes-{n}"] = pio.to_json(charts.bytes_read(view.buckets, view.tenants),
                                             validate=False)
-        if inv["lineage"]["keys"]:
-            out[f"lineage-{n}"] = pio.to_json(charts.lineage(inv), validate=False)
+        flows = charts.lineage(inv) if inv["lineage"]["keys"] else None
+        if flows is not None:
+            out[f"lineage-{n}"] = pio.to_json(flows, validate=False)
     return out
 
 

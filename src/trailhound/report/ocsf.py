@@ -17,10 +17,9 @@ import ipaddress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from trailhound import __version__
 from trailhound.report.attack import TACTICS, technique_name, technique_stage
+from trailhound.termsafe import json_bytes
 
 if TYPE_CHECKING:
     from trailhound.correlate.incident import Incident
@@ -199,7 +198,7 @@ def build_events(result: HuntResult, *, now: datetime | None = None) -> list[dic
 
 def render_ocsf(result: HuntResult, *, now: datetime | None = None) -> str:
     """A JSON array of Detection Finding events, one document for the whole hunt."""
-    return orjson.dumps(build_events(result, now=now), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return json_bytes(build_events(result, now=now), indent=True).decode() + "\n"
 
 
 def _prune(d: dict[str, Any]) -> dict[str, Any]:

@@ -16,14 +16,13 @@ from rich.table import Table
 from trailhound.rules.lint import LintIssue
 from trailhound.rules.model import Alert, DetectResult, RuleSet
 from trailhound.rules.selftest import TestOutcome
-from trailhound.termsafe import rich_safe
+from trailhound.termsafe import json_bytes, rich_safe
 
 _SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
 
 
 def _dump(obj: Any, out: IO[str], *, indent: bool = True) -> None:
-    opt = orjson.OPT_INDENT_2 if indent else 0
-    out.write(orjson.dumps(obj, option=opt).decode() + "\n")
+    out.write(json_bytes(obj, indent=indent).decode() + "\n")
 
 
 def alerts_ndjson(alerts: list[Alert], out: IO[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 
 from trailhound.errors import UsageError
@@ -29,6 +30,10 @@ def walk(src: str, *, skipped: Callable[[str, str], None] | None = None
         raise UsageError(f"{src}: no such file or directory") from None
     except OSError as e:
         raise UsageError(f"{src}: cannot read ({e.strerror})") from None
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        # A FIFO or a device would block the reader or never end (/dev/zero).
+        raise UsageError(f"{src}: not a regular file or folder (a pipe, socket or device); "
+                         "give log files or folders")
     if not os.path.isdir(path):
         # A file named explicitly is read whatever its extension: the user asked for it.
         if layout.is_digest(path):
@@ -67,3 +72,8 @@ def _walk_dir(top: str, skipped: Callable[[str, str], None] | None) -> Iterator[
                     skipped(entry.path, "not a log file (extension)")
                 continue
             yield _object(entry.path, entry.stat())
+        elif skipped:
+            # Never followed inside a folder (a link can lead out of it, or in a loop), and
+            # never silent: a folder of links to the logs must not read as "no logs".
+            skipped(entry.path, "symbolic link (not followed; name the target instead)"
+                    if entry.is_symlink() else "not a regular file (pipe, socket, device)")

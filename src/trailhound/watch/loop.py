@@ -27,8 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from trailhound.case.write import write_case
 from trailhound.correlate import Correlation, Incident, correlate
 from trailhound.correlate.evidence import SEVERITY_RANK
@@ -47,6 +45,7 @@ from trailhound.store.compact import compact
 from trailhound.store.engine import Store
 from trailhound.store.ingest import IngestStats, ingest
 from trailhound.store.quarantine import damage_by_key
+from trailhound.termsafe import json_bytes
 from trailhound.watch.replay import Replay
 from trailhound.watch.state import PollChanges, WatchState
 from trailhound.watch.stream import Stream
@@ -289,7 +288,7 @@ class Watcher:
     def _write_current(self, alerts: list[Any], corr: Correlation,
                        document: dict[str, Any]) -> None:
         """incidents.json (and alerts.ndjson) as of this poll, for scripts and `respond`."""
-        doc = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+        doc = json_bytes(document, indent=True) + b"\n"
         atomic_write(self.st.root / "incidents.json", doc)
         if self.cfg.out is None:
             return

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from trailhound.errors import UsageError
+from trailhound.termsafe import json_bytes
 
 EXEC_TIMEOUT = 60.0
 
@@ -40,7 +39,7 @@ class Stream:
         self.lines = 0
 
     def emit(self, record: dict[str, Any]) -> None:
-        line = orjson.dumps(record).decode()
+        line = json_bytes(record).decode()
         if self.path is not None:
             # Appended and flushed line by line: a reader tailing the file (or a crash right
             # after) never sees half a line.
