@@ -116,6 +116,9 @@ def ingest(
         "--s3-workers", min=1, max=64, help="s3:// sources: parallel downloads.")] = 8,
     engine: Annotated[EngineName, _ENGINE_OPT] = EngineName.duckdb,
     spark_master: Annotated[str | None, _SPARK_MASTER_OPT] = None,
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="First move store parts that cannot be read to quarantine/parts/ "
+        "and read their log objects again (give the same sources).")] = False,
 ) -> None:
     """Read CloudTrail into the columnar store. Idempotent and resumable: re-running reads
     only new objects and never stores an eventID twice. SOURCE may be s3://bucket/prefix
@@ -127,6 +130,10 @@ def ingest(
                      s3_workers)
     eng = _engine(engine, spark_master)
     options = {"max_object_bytes": max_object_mb * 1024 * 1024, "s3": s3}
+    if repair:
+        if engine is not EngineName.duckdb:
+            raise UsageError("--repair runs with the DuckDB engine (the store is the same)")
+        options["repair"] = True
     if batch_mb is not None:
         options["batch_bytes"] = batch_mb * 1024 * 1024
     st = Store(store, create=True)
@@ -136,7 +143,7 @@ def ingest(
     finally:
         st.close()
     if fmt is TableOrJson.json:
-        sys.stdout.write(orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(json_bytes(stats.as_dict(), indent=True).decode() + "\n")
     else:
         render_ingest_summary(out, stats, store)
 

@@ -40,6 +40,9 @@ def render_ingest_summary(console: Console, stats: IngestStats, store: Path) -> 
         ("events/s", f"{stats.records_read / secs:,.0f}"),
         ("MB/s (decoded)", f"{stats.bytes_decoded / 1e6 / secs:,.1f}"),
     ]
+    if stats.parts_repaired:
+        rows.append(("unreadable parts moved aside (objects re-read)",
+                     f"{stats.parts_repaired:,}"))
     if stats.parts_adopted:
         rows.append(("parts adopted (manifest was lost; rebuilt)", f"{stats.parts_adopted:,}"))
     if stats.orphan_parts_removed:

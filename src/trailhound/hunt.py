@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import orjson
 from trailhound.case import Case
 from trailhound.case.write import write_case
 from trailhound.correlate import Correlation, Incident, correlate
-from trailhound.errors import StoreError, UsageError
+from trailhound.errors import ReportError, StoreError, UsageError
 from trailhound.rules import DetectResult, load_rules
 from trailhound.store.engine import Store
 from trailhound.store.engines import Engine, open_engine
@@ -291,14 +292,20 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A file that appears at `path` whole, or not at all (the old one stays)."""
-    tmp = path.with_name(path.name + ".tmp")
+    """A file that appears at `path` whole, or not at all (the old one stays). The staging
+    name is this writer's own: two hunts writing one `--out` never rename each other's file.
+    A write that fails (disk full, folder gone) is one line naming the file, not a trace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ReportError(f"cannot write ({e.strerror or e}); the previous file, if any, is "
+                          "unchanged", location=str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)

@@ -254,3 +254,56 @@ def test_a_pipe_is_refused_and_links_in_a_folder_are_counted_not_silently_skippe
     (folder / "link.json").symlink_to(target)
     code, text, err = run_cli("ingest", str(folder), "--store", str(tmp_path / "s2"))
     assert "symbolic link (not followed" in text + err
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_staging_names_do_not_collide(
+        tmp_path):
+    from trailhound.errors import ReportError
+    from trailhound.hunt import atomic_file, atomic_write
+
+    with pytest.raises(ReportError, match="cannot write"):
+        atomic_write(tmp_path / "gone" / "incidents.json", b"{}")
+    target = tmp_path / "incidents.json"
+    with atomic_file(target) as a, atomic_file(target) as b:  # two hunts, one --out
+        a.write(b"first")
+        b.write(b"second")
+    assert target.read_bytes() in (b"first", b"second")
+    assert [p.name for p in tmp_path.iterdir()] == ["incidents.json"]
+
+
+def test_an_object_past_the_size_limit_is_refused_before_it_is_read(tmp_path):
+    src = tmp_path / "logs"
+    src.mkdir()
+    big = src / "huge.json"
+    with open(big, "wb") as fh:  # sparse: 2 GiB on paper, nothing on disk
+        fh.truncate(2 * 1024**3)
+    (src / "good.json").write_text(json.dumps({"Records": [
+        {"eventID": "e1", "eventTime": "2026-03-16T10:00:00Z", "eventName": "ListBuckets",
+         "eventSource": "s3.amazonaws.com", "recipientAccountId": "111122223333"}]}))
+    code, text, err = run_cli("ingest", str(src), "--store", str(tmp_path / "store"),
+                              "--format", "json")
+    assert code == 0, err
+    stats = json.loads(text)
+    assert stats["events_stored"] == 1 and stats["objects_quarantined"] == 1
+    (why,) = [q["reason"] for q in stats["quarantine"] if q["source"].endswith("huge.json")]
+    assert "larger than the limit" in why
+
+
+def test_a_damaged_part_is_named_and_repair_reads_its_objects_again(corpus, tmp_path):
+    root, truth, _before = corpus
+    store = tmp_path / "store"
+    shutil.copytree(root / "base" / "store", store)
+    part = sorted(store.glob("events/*/*/*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:1000])  # truncated: a crash of another tool, a bad disk
+    code, _, err = run_cli("detect", "--store", str(store))
+    assert code == 2 and "not readable" in err and part.name in err and "--repair" in err
+    assert len(err.strip().splitlines()) == 1
+    code, text, err = run_cli("ingest", str(root / "sim" / "AWSLogs"), "--store", str(store),
+                              "--repair", "--format", "json")
+    assert code == 0, err
+    assert json.loads(text)["parts_repaired"] == 1
+    assert (store / "quarantine" / "parts").is_dir()
+    code, _, err = run_cli("hunt", "--store", str(store), "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    doc = json.loads((tmp_path / "o" / "incidents.json").read_text())
+    assert doc["events_analysed"] == truth["events_total"]

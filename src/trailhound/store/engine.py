@@ -143,6 +143,40 @@ class Store:
         self.manifest.commit_batch(f"recovered-{uuid.uuid4().hex[:16]}", good, [], bad)
         return len(good)
 
+    def unreadable_parts(self, *, full: bool = False) -> list[tuple[str, str]]:
+        """Committed parts that cannot be read, with why: the footer of each (fast), or
+        every page of each (`full`: finds flipped bytes too)."""
+        import pyarrow.parquet as pq
+
+        bad: list[tuple[str, str]] = []
+        for rel in sorted(self.manifest.committed_parts()):
+            try:
+                f = pq.ParquetFile(self.root / rel)
+                if full:
+                    f.read(columns=None)
+            except (OSError, ValueError, MemoryError) as e:
+                bad.append((rel, str(e).splitlines()[0][:200] if str(e) else type(e).__name__))
+        return bad
+
+    def repair(self) -> int:
+        """Move every unreadable part to quarantine/parts/ and forget the objects of its
+        batch, so the next ingest of the same sources reads them again (events still held
+        by the batch's good parts are found there and counted as duplicates)."""
+        bad = self.unreadable_parts(full=True)
+        rows: list[QuarantineRow] = []
+        for rel, why in bad:
+            src = self.root / rel
+            dest = self.quarantine_dir / "parts" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if src.exists():
+                os.replace(src, dest)
+            rows.append(QuarantineRow(rel, None, f"store part not readable ({why}); moved "
+                                      "aside, its objects will be read again",
+                                      dest.relative_to(self.root).as_posix()))
+        if bad:
+            self.manifest.drop_parts([rel for rel, _ in bad], rows)
+        return len(bad)
+
     def part_files(self) -> list[Path]:
         if not self.events_dir.exists():
             return []
@@ -156,8 +190,21 @@ class Store:
         """A DuckDB connection with the `events` view over the committed parts."""
         conn = new_connection(memory_limit=memory_limit, threads=threads,
                               temp_dir=self.tmp_dir / "duckdb")
-        define_events_view(conn, self.committed_part_paths())
+        try:
+            define_events_view(conn, self.committed_part_paths())
+        except duckdb.Error:
+            conn.close()
+            raise self.damaged() from None
         return conn
+
+    def damaged(self) -> StoreError:
+        """The one-line error for a store whose parts DuckDB could not open."""
+        bad = self.unreadable_parts() or [("?", "a part could not be opened")]
+        rel, why = bad[0]
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        return StoreError(f"store part {rel}{more} not readable ({why}): run `trailhound "
+                          "ingest --repair` with the store's sources to move it aside and "
+                          "read its log objects again", location=str(self.root))
 
 
 # What a store folder holds; a folder holding anything else is not one.

@@ -63,6 +63,7 @@ class IngestStats:
     bytes_decoded: int = 0  # decompressed bytes
     orphan_parts_removed: int = 0
     parts_adopted: int = 0  # parts of a store whose manifest was lost, rebuilt into it
+    parts_repaired: int = 0  # unreadable parts moved aside by --repair (objects re-read)
     seconds: float = 0.0
     quarantine: list[tuple[str, str | None, str]] = field(default_factory=list)
 
@@ -98,8 +99,10 @@ def ingest(
     progress: ProgressFn | None = None,
     objects: Iterable[SourceObject] | None = None,
     s3: S3Options | None = None,
+    repair: bool = False,
 ) -> IngestStats:
     """Ingest every log object under `sources` into `store`; safe to re-run at any time.
+    `repair`: first move unreadable parts aside and read their objects again.
 
     `s3` reaches and narrows `s3://` sources; those are downloaded ahead of the reader, so
     they are told which objects the manifest already holds, and never fetch them again."""
@@ -112,6 +115,8 @@ def ingest(
     with store.writer_lock():
         stats.orphan_parts_removed = store.recover()
         stats.parts_adopted = store.adopted_parts
+        if repair:
+            stats.parts_repaired = store.repair()
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         conn = new_connection(temp_dir=store.tmp_dir / "duckdb")
         probe = (Manifest(store.root / "manifest.sqlite")
@@ -195,11 +200,18 @@ def _batches(
             if known and known[0] == obj.version and not never_read:
                 stats.objects_unchanged += 1
                 continue
-            try:
-                data = obj.read()
-            except OSError as e:
+            if obj.size and obj.size > max_object_bytes:
+                # Refused before reading, not after: an 8 GB file must not pass through
+                # memory to be found too large (compressed, it expands further still).
                 data = None
-                err = BadObject(f"cannot read object ({e.strerror or e})")
+                err = BadObject(f"object of {obj.size:,} bytes is larger than the limit of "
+                                f"{max_object_bytes:,} bytes; not read")
+            else:
+                try:
+                    data = obj.read()
+                except OSError as e:
+                    data = None
+                    err = BadObject(f"cannot read object ({e.strerror or e})")
             sha = hashlib.sha256(data).hexdigest() if data is not None else ""
             stats.bytes_read += len(data or b"")
             fid += 1

@@ -171,6 +171,28 @@ class Manifest:
             cur.execute("ROLLBACK")
             raise
 
+    def drop_parts(self, paths: list[str], quarantine: list[QuarantineRow]) -> None:
+        """Parts found unreadable leave the store; the objects of their batches are
+        forgotten (read again by the next ingest), in one transaction."""
+        with self.lock:
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                batches = {r[0] for p in paths for r in cur.execute(
+                    "SELECT batch FROM parts WHERE path = ?", (p,))}
+                cur.executemany("DELETE FROM parts WHERE path = ?", [(p,) for p in paths])
+                cur.executemany("DELETE FROM objects WHERE batch = ?", [(b,) for b in batches])
+                at = now_iso()
+                cur.executemany(
+                    "INSERT INTO quarantine (source, position, reason, saved_as, batch, at) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [(q.source, q.position, q.reason, q.saved_as, None, at)
+                     for q in quarantine])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
     def batch_count(self) -> int:
         with self.lock:
             return int(self.db.execute("SELECT count(*) FROM batches").fetchone()[0])
