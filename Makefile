@@ -10,7 +10,7 @@ LOCK   := requirements/dev.lock
 # change what the lock resolves to.
 PIPENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: venv demo test test-spark lint fmt bench lock audit clean chromium
+.PHONY: venv demo test test-slow test-spark lint fmt bench lock audit clean chromium
 
 # Build tools first: PySpark ships as a source distribution only, and builds with the pinned
 # setuptools of build.lock (no build isolation, which would fetch an unpinned one).
@@ -26,12 +26,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/trailhound demo --out demo-out
 
-# `make test`: lint and every test but the Apache Spark suite, under 10 minutes on 2 cores from
-# a bare clone (bench/RESULTS.md). `make test-spark`: the Spark engine's suite (a JVM in local
-# mode; about 4 minutes more). CI runs both (.ci/run). Skipped tests are listed with why (-rs).
+# `make test`: lint and every test but the slow end-to-end ones and the Apache Spark suite,
+# under 10 minutes on 2 cores from a bare clone (bench/RESULTS.md). `make test-slow`: the
+# end-to-end suites marked `slow` (hostile logs, kill points, full disk, whole scenarios).
+# `make test-spark`: the Spark engine's suite (a JVM in local mode). CI runs all three
+# (.ci/run). Skipped tests are listed with why (-rs).
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not spark"
+	$(BIN)/python -m pytest -m "not spark and not slow"
+
+test-slow: $(STAMP) chromium
+	$(BIN)/python -m pytest -m "slow and not spark"
 
 test-spark: $(STAMP)
 	$(BIN)/python -m pytest -m spark

@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import cloudtrail as ct
 from correlate.handmade import (
     ACCT,
@@ -447,6 +449,7 @@ def test_administrators_logging_work_beside_a_stolen_key(cli, tmp_path):
 # --------------------------------------------------------------------------- Stratus
 
 
+@pytest.mark.slow
 def test_each_stratus_detonation_is_at_most_one_incident(tmp_path, fixtures_dir):
     """Stratus Red Team's recorded detonations, each hunted alone: never two incidents for
     one technique, and every credential a technique mints or takes and then uses belongs to
