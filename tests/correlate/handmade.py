@@ -210,6 +210,14 @@ def ci_routine(days: int = DAYS, key: str = CI_KEY) -> list[dict[str, Any]]:
     return out
 
 
+def ci_key_switch(new_key: str, switch: datetime) -> list[dict[str, Any]]:
+    """The org's routine in which the pipeline moves from its key to `new_key` at `switch`
+    (a rotation's background, whoever issues the new key and from wherever)."""
+    recs = [r for r in ci_routine() if r["eventTime"] < ts(switch)]
+    recs += [r for r in ci_routine(key=new_key) if r["eventTime"] >= ts(switch)]
+    return recs + admin_routine() + app_routine()
+
+
 def admin_routine(days: int = DAYS) -> list[dict[str, Any]]:
     """An administrator from the office, working hours."""
     ident = user("alice-admin", ADMIN_KEY)

@@ -43,13 +43,12 @@ from correlate.handmade import (
     Outcome,
     admin_routine,
     api,
-    app_routine,
     assert_attack_incident,
     assert_no_severe_incident,
     assume_role_pair,
     background,
     ci,
-    ci_routine,
+    ci_key_switch,
     create_access_key,
     federated,
     get_caller_identity,
@@ -252,9 +251,7 @@ def test_rotation_for_another_user_from_a_travel_network_is_not_an_incident(cli,
     hotel = "81.2.69.160"
     new_ci = "AKIACIDEPLOYROTATED9"
     switch = T0 + timedelta(days=3, hours=12)
-    recs = [r for r in ci_routine() if r["eventTime"] < ts(switch)]
-    recs += [r for r in ci_routine(key=new_ci) if r["eventTime"] >= ts(switch)]
-    recs += admin_routine() + app_routine()
+    recs = ci_key_switch(new_ci, switch)
     admin = user("alice-admin", ADMIN_KEY)
     t = switch - timedelta(minutes=40)
     recs += [

@@ -47,16 +47,14 @@ from correlate.handmade import (
     RUNNERS,
     T0,
     THEFT,
-    admin_routine,
     api,
-    app_routine,
     assert_attack_incident,
     assert_no_severe_incident,
     assume_role_pair,
     attach_admin,
     background,
     ci,
-    ci_routine,
+    ci_key_switch,
     create_access_key,
     create_user,
     federated,
@@ -529,9 +527,7 @@ def test_v9b_admin_rotates_the_pipelines_key(cli, tmp_path):
     user), the pipeline switches to it on its next run, she deletes the old one."""
     new_ci = "AKIACIDEPLOYROTATED1"
     switch = T0 + timedelta(days=3, hours=10)
-    recs = [r for r in ci_routine() if r["eventTime"] < ts(switch)]
-    recs += [r for r in ci_routine(key=new_ci) if r["eventTime"] >= ts(switch)]
-    recs += admin_routine() + app_routine()
+    recs = ci_key_switch(new_ci, switch)
     admin = user("alice-admin", ADMIN_KEY)
     t = switch - timedelta(minutes=20)
     recs += [
